@@ -1,0 +1,183 @@
+"""The NumPy reference backend: the lecture's equations as plain vectorised NumPy.
+
+This module is the specification every other backend is tested against, and the
+fallback when Numba kernels are not wanted. Each function writes into the
+preallocated output it is given (the fast backends need that to avoid allocating
+in the training loop); the reference keeps the same signatures so the registry
+can swap backends freely.
+
+Conventions, as in the lecture but batched row-wise:
+    X  (n, d_in)          a minibatch, one example per row
+    W  (d_out, d_in)      weights[l], so a layer is Z = X W^T + b
+    b  (d_out,)
+    Z  (n, d_out)         pre-activation z; H = relu(Z) the activation h
+    mask (n, width)       dropout mask: 0 for a removed neuron, 1/keep for a kept one
+    labels (n,)           integer classes; loss_out (1,) float64 receives a scalar loss
+"""
+import numpy as np
+
+from .counter_rng import GOLDEN, MIX1, MIX2, SHIFT_TOP24, keep_threshold, stream_key
+
+NAME = "numpy"
+
+# Alternative implementations a backend offers beside the standard set, each
+# mapped to the standard kernel it must agree with. Tests and benchmarks walk it.
+ALTERNATIVES = {}
+
+
+# ---------------------------------------------------------------- arrays
+def to_device(a, dtype=None):
+    """A C-contiguous array this backend computes on (a no-op for host arrays already so)."""
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def to_host(a):
+    """A NumPy array with the contents of ``a``."""
+    return np.asarray(a)
+
+
+def empty(shape, dtype):
+    return np.empty(shape, dtype=dtype)
+
+
+def zeros(shape, dtype):
+    return np.zeros(shape, dtype=dtype)
+
+
+def synchronize():
+    """Wait for queued work (host backends compute eagerly)."""
+
+
+# ---------------------------------------------------------------- matrix products
+def matmul_nt(A, B, out):
+    """out = A B^T.  A (n, k), B (m, k), out (n, m): the forward product X W^T."""
+    np.matmul(A, B.T, out=out)
+
+
+def matmul_tn(A, B, out):
+    """out = A^T B.  A (n, m), B (n, k), out (m, k): the weight gradient delta^T H."""
+    np.matmul(A.T, B, out=out)
+
+
+def matmul_nn(A, B, out):
+    """out = A B.  A (n, m), B (m, k), out (n, k): back-propagating delta W."""
+    np.matmul(A, B, out=out)
+
+
+# ---------------------------------------------------------------- forward
+def apply_mask(X, mask, out):
+    """out = X * mask: dropout on the input layer.  X, mask, out (n, d)."""
+    np.multiply(X, mask, out=out)
+
+
+def bias_add(Z, b):
+    """Z += b in place: the output layer's pre-activation.  Z (n, d), b (d,)."""
+    Z += b
+
+
+def bias_relu_forward(Z, b, H):
+    """Z += b in place, H = relu(Z).  Z, H (n, d), b (d,)."""
+    Z += b
+    np.maximum(Z, 0, out=H)
+
+
+def bias_relu_dropout_forward(Z, b, mask, H):
+    """Z += b in place, H = relu(Z) * mask.  Z, mask, H (n, d), b (d,)."""
+    Z += b
+    np.maximum(Z, 0, out=H)
+    H *= mask
+
+
+def softmax(logits, probs):
+    """probs = softmax of each row of logits, shifted by the row max for stability.  (n, k)."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    np.exp(shifted, out=probs)
+    probs /= probs.sum(axis=1, keepdims=True)
+
+
+def softmax_cross_entropy(logits, labels, probs, dlogits, loss_out):
+    """Softmax, mean cross-entropy and its gradient with respect to the logits, fused.
+
+    logits, probs, dlogits (n, k); labels (n,) integers in [0, k); loss_out (1,) float64.
+    loss_out[0] = -(1/n) sum_i log probs[i, labels[i]];  dlogits = (probs - onehot(labels)) / n,
+    the lecture's (y_hat - y) averaged over the minibatch.
+    """
+    n = logits.shape[0]
+    rows = np.arange(n)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    probs[...] = np.exp(shifted - log_norm)
+    loss_out[0] = -(shifted[rows, labels] - log_norm[:, 0]).astype(np.float64).sum() / n
+    dlogits[...] = probs
+    dlogits[rows, labels] -= 1
+    dlogits /= n
+
+
+def squared_error(outputs, targets, doutputs, loss_out):
+    """Squared error of an identity output layer and its gradient, fused.
+
+    outputs, targets, doutputs (n, k); loss_out (1,) float64.
+    loss_out[0] = (1/2n) sum ||y_hat - y||^2;  doutputs = (y_hat - y) / n.
+    """
+    n = outputs.shape[0]
+    np.subtract(outputs, targets, out=doutputs)
+    loss_out[0] = 0.5 * np.sum(doutputs.astype(np.float64) ** 2) / n
+    doutputs /= n
+
+
+# ---------------------------------------------------------------- backward
+def relu_backward(dH, Z, dZ):
+    """dZ = dH * relu'(Z) with relu'(0) = 0 exactly (the lecture's exercise 1).  (n, d)."""
+    np.multiply(dH, Z > 0, out=dZ)
+
+
+def relu_dropout_backward(dH, Z, mask, dZ):
+    """dZ = dH * relu'(Z) * mask: the lecture's g = (delta W) (.) relu'(z), for the kept neurons.  (n, d)."""
+    np.multiply(dH, Z > 0, out=dZ)
+    dZ *= mask
+
+
+def bias_grad(dZ, db):
+    """db = sum of dZ over the minibatch rows.  dZ (n, d), db (d,)."""
+    np.sum(dZ, axis=0, out=db)
+
+
+# ---------------------------------------------------------------- regularisation and update
+def add_regularization_grad(W, dW, l2, l1):
+    """dW += l2 * W + l1 * sign(W): the gradient of (l2/2)||W||_F^2 + l1 |W|.  W, dW (m, k)."""
+    dW += l2 * W + l1 * np.sign(W)
+
+
+def regularization_loss(W, l2, l1):
+    """(l2/2) ||W||_F^2 + l1 sum|W| as a Python float."""
+    W64 = W.astype(np.float64)
+    return float(0.5 * l2 * np.sum(W64 * W64) + l1 * np.sum(np.abs(W64)))
+
+
+def sgd_update(P, dP, lr, l2, l1):
+    """P -= lr * (dP + l2 * P + l1 * sign(P)) in place.  Biases pass l2 = l1 = 0."""
+    P -= lr * (dP + l2 * P + l1 * np.sign(P))
+
+
+def sgd_momentum_update(P, dP, V, lr, momentum, l2, l1):
+    """V = momentum * V - lr * (dP + l2 * P + l1 * sign(P));  P += V, in place."""
+    V *= momentum
+    V -= lr * (dP + l2 * P + l1 * np.sign(P))
+    P += V
+
+
+# ---------------------------------------------------------------- dropout masks
+def dropout_mask(seed, stream, keep, out):
+    """Fill ``out`` with 1/keep for kept neurons and 0 for removed ones, each kept with probability keep.
+
+    Element i (in C order) is a pure function of (seed, stream, i), see
+    ``kernels.counter_rng``, so every backend draws the same mask.  out: any C-contiguous array.
+    """
+    key = np.uint64(stream_key(seed, stream))
+    threshold = np.uint64(keep_threshold(keep))
+    z = key + GOLDEN * (np.arange(out.size, dtype=np.uint64) + np.uint64(1))
+    z = (z ^ (z >> np.uint64(30))) * MIX1
+    z = (z ^ (z >> np.uint64(27))) * MIX2
+    z ^= z >> np.uint64(31)
+    kept = (z >> SHIFT_TOP24) < threshold
+    out.reshape(-1)[...] = np.where(kept, out.dtype.type(1.0 / keep), out.dtype.type(0))

@@ -1,0 +1,128 @@
+"""Checks at the public boundary: bad input gets an error that names the problem."""
+import numbers
+
+import numpy as np
+
+DTYPES = (np.float32, np.float64)
+
+
+def check_dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64; got {dtype!r}") from None
+    if dt.type not in DTYPES:
+        raise TypeError(f"dtype must be float32 or float64; got {dt}")
+    return dt.type
+
+
+def check_layer_sizes(layer_sizes):
+    try:
+        sizes = list(layer_sizes)
+    except TypeError:
+        raise TypeError(f"layer_sizes must be a sequence of ints (input first); got {layer_sizes!r}") from None
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes needs at least an input and an output size; got {sizes}")
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"layer_sizes must hold integers; got {s!r} in {sizes}")
+        if s < 1:
+            raise ValueError(f"every layer size must be >= 1; got {s} in {sizes}")
+    return [int(s) for s in sizes]
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {tuple(choices)}")
+    return value
+
+
+def _finite_2d(name, A, dtype, n_cols=None):
+    A = np.asarray(A)
+    if A.dtype == object or not (np.issubdtype(A.dtype, np.number) or A.dtype == bool):
+        raise TypeError(f"{name} must be numeric; got dtype {A.dtype}")
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {A.shape}")
+    if A.shape[0] < 1:
+        raise ValueError(f"{name} has no rows; got shape {A.shape}")
+    if n_cols is not None and A.shape[1] != n_cols:
+        raise ValueError(f"{name} must have {n_cols} columns; got shape {A.shape}")
+    A = np.ascontiguousarray(A, dtype=dtype)
+    if not np.isfinite(A).all():
+        bad = "NaN" if np.isnan(A).any() else "inf"
+        raise ValueError(f"{name} contains {bad}")
+    return A
+
+
+def check_X(X, n_features, dtype):
+    """X as a C-contiguous (n, n_features) array of ``dtype``, finite."""
+    return _finite_2d("X", X, dtype, n_features)
+
+
+def check_labels(Y, n, n_classes):
+    """Integer labels (n,) in [0, n_classes), from labels or from a one-hot (n, n_classes) array."""
+    Y = np.asarray(Y)
+    if Y.ndim == 2:
+        if Y.shape != (n, n_classes):
+            raise ValueError(f"one-hot Y must have shape ({n}, {n_classes}); got {Y.shape}")
+        if np.issubdtype(Y.dtype, np.floating) and not np.isfinite(Y).all():
+            raise ValueError("Y contains NaN or inf")
+        if not (np.isin(Y, (0, 1)).all() and (Y.sum(axis=1) == 1).all()):
+            raise ValueError("a 2-D Y must be one-hot: each row all zeros but a single 1")
+        return np.ascontiguousarray(Y.argmax(axis=1), dtype=np.int64)
+    if Y.ndim != 1:
+        raise ValueError(f"Y must be labels of shape ({n},) or one-hot ({n}, {n_classes}); got shape {Y.shape}")
+    if Y.shape[0] != n:
+        raise ValueError(f"Y has {Y.shape[0]} labels but X has {n} rows")
+    if np.issubdtype(Y.dtype, np.floating):
+        if not np.isfinite(Y).all():
+            raise ValueError("Y contains NaN or inf")
+        raise TypeError(f"class labels must be integers; got dtype {Y.dtype}")
+    if not np.issubdtype(Y.dtype, np.integer):
+        raise TypeError(f"class labels must be integers; got dtype {Y.dtype}")
+    if Y.min() < 0 or Y.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes}); got values in [{Y.min()}, {Y.max()}]")
+    return np.ascontiguousarray(Y, dtype=np.int64)
+
+
+def check_targets(Y, n, n_outputs, dtype):
+    """Regression targets as (n, n_outputs) of ``dtype``; (n,) is accepted for one output."""
+    Y = np.asarray(Y)
+    if Y.ndim == 1 and n_outputs == 1:
+        Y = Y.reshape(-1, 1)
+    if Y.ndim != 2 or Y.shape[1] != n_outputs:
+        raise ValueError(f"Y must have shape ({n}, {n_outputs}); got {Y.shape}")
+    if Y.shape[0] != n:
+        raise ValueError(f"Y has {Y.shape[0]} rows but X has {n}")
+    return _finite_2d("Y", Y, dtype, n_outputs)
+
+
+def per_layer(name, value, n_layers):
+    """A scalar or one value per weight matrix -> list of n_layers non-negative floats."""
+    values = [value] * n_layers if np.ndim(value) == 0 else list(value)
+    if len(values) != n_layers:
+        raise ValueError(f"{name} needs one value per weight matrix ({n_layers}); got {len(values)}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"{name} must be a number or a sequence of numbers; got {v!r}")
+        if not np.isfinite(v) or v < 0:
+            raise ValueError(f"{name} must be finite and >= 0; got {v}")
+        out.append(float(v))
+    return out
+
+
+def check_keep_probs(keep_prob, n_masked):
+    """A scalar or one keep probability per non-output layer (input first) -> list in (0, 1]."""
+    values = [keep_prob] * n_masked if np.ndim(keep_prob) == 0 else list(keep_prob)
+    if len(values) != n_masked:
+        raise ValueError(
+            f"keep_prob needs one value for the input and each hidden layer ({n_masked}); got {len(values)}")
+    out = []
+    for p in values:
+        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+            raise TypeError(f"keep probabilities must be numbers; got {p!r}")
+        if not (0 < p <= 1):
+            raise ValueError(f"keep probability must lie in (0, 1]; got {p}")
+        out.append(float(p))
+    return out

@@ -1,0 +1,201 @@
+"""The multilayer perceptron: parameters, forward propagation and back-propagation."""
+import numpy as np
+
+import kernels
+
+from . import _validation as v
+from .init import INITS, init_parameters
+from .propagation import Workspace, backward, forward, output_loss
+
+OUTPUTS = ("softmax", "identity")
+
+
+class MLP:
+    """A fully connected network of ReLU hidden layers, as in the lecture.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Input first, e.g. ``[784, 256, 10]``: the lecture's 3-layer network.
+        Any number of hidden layers.
+    output : {"softmax", "identity"}
+        Softmax with mean cross-entropy (classification), or identity with
+        squared error (1/2n) sum ||y_hat - y||^2 (regression).
+    init : {"normal", "zeros", "he", "xavier"}
+        "normal" is the lecture's: W ~ N(0, 1/cols(W)), biases zero. See ``mlp.init``.
+    seed : int or None
+        Seeds the initial weights.
+    dtype : float32 or float64
+    backend : {"auto", "cpu", "numpy", "cuda"}
+        Which kernels compute; see ``kernels.get_backend``.
+
+    Attributes
+    ----------
+    weights : list of arrays, ``weights[l]`` of shape (layer_sizes[l+1], layer_sizes[l])
+    biases : list of arrays, ``biases[l]`` of shape (layer_sizes[l+1],)
+        The live parameters: writing into them (``net.weights[0][...] = W``)
+        changes the model. They are arrays of the backend: NumPy arrays on
+        "numpy" and "cpu", numba device arrays on "cuda" (use
+        ``get_parameters`` / ``set_parameters`` for host copies there).
+    """
+
+    def __init__(self, layer_sizes, *, output="softmax", init="normal", seed=None,
+                 dtype=np.float32, backend="auto"):
+        self.layer_sizes = v.check_layer_sizes(layer_sizes)
+        self.output = v.check_choice("output", output, OUTPUTS)
+        self.init = v.check_choice("init", init, INITS)
+        self.dtype = v.check_dtype(dtype)
+        self.backend = kernels.resolve_backend_name(backend)
+        self._K = kernels.get_backend(self.backend)
+        if self.output == "softmax" and self.layer_sizes[-1] < 2:
+            raise ValueError(f"a softmax output needs at least 2 classes; got layer_sizes {self.layer_sizes}")
+        weights, biases = init_parameters(self.layer_sizes, self.init, np.random.default_rng(seed), self.dtype)
+        self.weights = [self._K.to_device(W) for W in weights]
+        self.biases = [self._K.to_device(b) for b in biases]
+
+    # ------------------------------------------------------------ shape facts
+    @property
+    def n_layers(self):
+        """Number of weight matrices (the lecture's 3-layer net has 2)."""
+        return len(self.layer_sizes) - 1
+
+    @property
+    def n_features(self):
+        return self.layer_sizes[0]
+
+    @property
+    def n_outputs(self):
+        return self.layer_sizes[-1]
+
+    def __repr__(self):
+        return (f"MLP({self.layer_sizes}, output={self.output!r}, dtype={np.dtype(self.dtype).name}, "
+                f"backend={self.backend!r})")
+
+    # ------------------------------------------------------------ parameters
+    def get_parameters(self):
+        """Host copies: (weights, biases), lists of NumPy arrays."""
+        K = self._K
+        return [K.to_host(W).copy() for W in self.weights], [K.to_host(b).copy() for b in self.biases]
+
+    def set_parameters(self, weights, biases):
+        """Copy host arrays into the model's parameters (shapes must match; values finite)."""
+        if len(weights) != self.n_layers or len(biases) != self.n_layers:
+            raise ValueError(f"expected {self.n_layers} weight matrices and bias vectors; "
+                             f"got {len(weights)} and {len(biases)}")
+        new_w, new_b = [], []
+        for l, (W, b) in enumerate(zip(weights, biases)):
+            W = np.asarray(W, dtype=self.dtype)
+            b = np.asarray(b, dtype=self.dtype)
+            if W.shape != tuple(self.weights[l].shape) or b.shape != tuple(self.biases[l].shape):
+                raise ValueError(f"layer {l}: expected W {tuple(self.weights[l].shape)} and b "
+                                 f"{tuple(self.biases[l].shape)}; got {W.shape} and {b.shape}")
+            if not (np.isfinite(W).all() and np.isfinite(b).all()):
+                raise ValueError(f"layer {l}: parameters contain NaN or inf")
+            new_w.append(W)
+            new_b.append(b)
+        self.weights = [self._K.to_device(W) for W in new_w]
+        self.biases = [self._K.to_device(b) for b in new_b]
+
+    def to_backend(self, backend):
+        """A copy of this model on another backend (same parameters)."""
+        other = MLP(self.layer_sizes, output=self.output, init="zeros", dtype=self.dtype, backend=backend)
+        other.set_parameters(*self.get_parameters())
+        return other
+
+    # ------------------------------------------------------------ propagation
+    def _check_masks(self, masks, n):
+        if masks is None:
+            return None
+        masks = list(masks)
+        if len(masks) != self.n_layers:
+            raise ValueError(f"masks needs one entry per non-output layer (input first): "
+                             f"{self.n_layers}; got {len(masks)}")
+        checked = []
+        for j, m in enumerate(masks):
+            if m is None:
+                checked.append(None)
+                continue
+            width = self.layer_sizes[j]
+            m = np.asarray(m, dtype=self.dtype)
+            if m.shape == (width,):
+                m = np.broadcast_to(m, (n, width))
+            if m.shape != (n, width):
+                raise ValueError(f"masks[{j}] must have shape ({width},) or ({n}, {width}); got {m.shape}")
+            if not np.isfinite(m).all():
+                raise ValueError(f"masks[{j}] contains NaN or inf")
+            checked.append(self._K.to_device(np.ascontiguousarray(m)))
+        return checked
+
+    def _run_forward(self, X, masks):
+        X = v.check_X(X, self.n_features, self.dtype)
+        n = X.shape[0]
+        ws = Workspace(self._K, self.layer_sizes, n, self.dtype)
+        masks = self._check_masks(masks, n)
+        inputs = forward(self._K, self.weights, self.biases, self._K.to_device(X), ws, masks)
+        return ws, inputs, masks, n
+
+    def forward(self, X, *, masks=None):
+        """Forward propagation: the output activations.
+
+        Parameters
+        ----------
+        X : array (n, n_features)
+        masks : None or list of n_layers arrays, each (n, width) or (width,)
+            Multiplied into the input and each hidden layer's activations
+            exactly as given (include any 1/keep scaling yourself). An entry may
+            be None. A 0 removes that neuron from the network, as the lecture's
+            dropout does.
+
+        Returns
+        -------
+        array (n, n_outputs): softmax probabilities, or the identity output.
+        """
+        ws, _, _, _ = self._run_forward(X, masks)
+        if self.output == "softmax":
+            self._K.softmax(ws.Z[-1], ws.outputs)
+            return self._K.to_host(ws.outputs).copy()
+        return self._K.to_host(ws.Z[-1]).copy()
+
+    def predict(self, X):
+        """Class indices (n,) for softmax output, the outputs (n, n_outputs) for identity."""
+        out = self.forward(X)
+        return out.argmax(axis=1) if self.output == "softmax" else out
+
+    def loss_and_gradients(self, X, Y, *, l2=0.0, l1=0.0, masks=None):
+        """The regularised loss and its gradient with respect to every parameter.
+
+        loss = data loss + sum_l (l2[l]/2) ||W_l||_F^2 + l1[l] |W_l|, where the data
+        loss is the mean cross-entropy (softmax) or (1/2n) sum ||y_hat - y||^2
+        (identity). Biases are not regularised.
+
+        Parameters
+        ----------
+        X : array (n, n_features)
+        Y : softmax: int labels (n,) or one-hot (n, n_classes); identity: (n, n_outputs)
+        l2, l1 : float or sequence of n_layers floats (the lecture's alpha(j), beta(j))
+        masks : as in ``forward``
+
+        Returns
+        -------
+        loss : float
+        grads : list of (dW_l, db_l) host arrays with the parameters' shapes
+        """
+        l2 = v.per_layer("l2", l2, self.n_layers)
+        l1 = v.per_layer("l1", l1, self.n_layers)
+        X = v.check_X(X, self.n_features, self.dtype)
+        n = X.shape[0]
+        if self.output == "softmax":
+            targets = v.check_labels(Y, n, self.n_outputs)
+        else:
+            targets = v.check_targets(Y, n, self.n_outputs, self.dtype)
+        K = self._K
+        ws, inputs, masks, _ = self._run_forward(X, masks)
+        output_loss(K, self.output, ws, K.to_device(targets))
+        backward(K, self.weights, inputs, ws, masks)
+        loss = float(K.to_host(ws.loss)[0])
+        grads = []
+        for l in range(self.n_layers):
+            K.add_regularization_grad(self.weights[l], ws.dW[l], l2[l], l1[l])
+            loss += K.regularization_loss(self.weights[l], l2[l], l1[l])
+            grads.append((K.to_host(ws.dW[l]).copy(), K.to_host(ws.db[l]).copy()))
+        return loss, grads

@@ -1,0 +1,83 @@
+"""Forward and backward propagation through the backend kernels, on preallocated buffers.
+
+The model's ``forward`` / ``loss_and_gradients`` and the trainer's step loop
+share these two functions; only the buffers (a ``Workspace`` per batch size)
+change between them. Indexing, for L weight matrices:
+
+    A[0] = X * masks[0]                         the (masked) input
+    Z[l] = A[l] W[l]^T + b[l]                   l = 0 .. L-1 (Z[L-1] are the logits)
+    A[l+1] = relu(Z[l]) * masks[l+1]            hidden layers, l = 0 .. L-2
+    delta[l] = dloss/dZ[l]
+    dW[l] = delta[l]^T A[l],  db[l] = sum_rows delta[l]
+    delta[l-1] = (delta[l] W[l]) * relu'(Z[l-1]) * masks[l]      (the lecture's g)
+
+``masks`` is None or one entry per non-output layer (input first); an entry
+may be None for a layer without dropout.
+"""
+import numpy as np
+
+
+class Workspace:
+    """Every buffer one forward/backward pass needs for a batch of ``n`` rows."""
+
+    def __init__(self, K, layer_sizes, n, dtype):
+        L = len(layer_sizes) - 1
+        self.n = n
+        self.masked_input = K.empty((n, layer_sizes[0]), dtype)
+        self.Z = [K.empty((n, layer_sizes[l + 1]), dtype) for l in range(L)]
+        self.H = [K.empty((n, layer_sizes[l + 1]), dtype) for l in range(L - 1)]
+        self.outputs = K.empty((n, layer_sizes[-1]), dtype)
+        self.delta = [K.empty((n, layer_sizes[l + 1]), dtype) for l in range(L)]
+        self.dW = [K.empty((layer_sizes[l + 1], layer_sizes[l]), dtype) for l in range(L)]
+        self.db = [K.empty((layer_sizes[l + 1],), dtype) for l in range(L)]
+        self.loss = K.zeros((1,), np.float64)
+
+
+def _mask(masks, j):
+    return None if masks is None else masks[j]
+
+
+def forward(K, weights, biases, X, ws, masks=None):
+    """Fill ws.Z and ws.H; return the list of layer inputs A[0..L-1].  X (n, d_in) on the backend."""
+    L = len(weights)
+    a = X
+    if _mask(masks, 0) is not None:
+        K.apply_mask(X, masks[0], ws.masked_input)
+        a = ws.masked_input
+    inputs = [a]
+    for l in range(L):
+        K.matmul_nt(a, weights[l], ws.Z[l])
+        if l == L - 1:
+            K.bias_add(ws.Z[l], biases[l])
+            break
+        m = _mask(masks, l + 1)
+        if m is None:
+            K.bias_relu_forward(ws.Z[l], biases[l], ws.H[l])
+        else:
+            K.bias_relu_dropout_forward(ws.Z[l], biases[l], m, ws.H[l])
+        a = ws.H[l]
+        inputs.append(a)
+    return inputs
+
+
+def output_loss(K, output, ws, targets):
+    """Output activations into ws.outputs, data loss into ws.loss[0], dloss/dlogits into ws.delta[-1]."""
+    if output == "softmax":
+        K.softmax_cross_entropy(ws.Z[-1], targets, ws.outputs, ws.delta[-1], ws.loss)
+    else:
+        K.squared_error(ws.Z[-1], targets, ws.delta[-1], ws.loss)
+
+
+def backward(K, weights, inputs, ws, masks=None):
+    """From ws.delta[-1], fill ws.dW and ws.db (data term only) for every layer."""
+    for l in range(len(weights) - 1, -1, -1):
+        K.matmul_tn(ws.delta[l], inputs[l], ws.dW[l])
+        K.bias_grad(ws.delta[l], ws.db[l])
+        if l == 0:
+            break
+        K.matmul_nn(ws.delta[l], weights[l], ws.delta[l - 1])
+        m = _mask(masks, l)
+        if m is None:
+            K.relu_backward(ws.delta[l - 1], ws.Z[l - 1], ws.delta[l - 1])
+        else:
+            K.relu_dropout_backward(ws.delta[l - 1], ws.Z[l - 1], m, ws.delta[l - 1])
