@@ -289,19 +289,26 @@ def regularization_loss(W, l2, l1):
 
 @njit
 def sgd_update(P, dP, lr, l2, l1):
-    """P -= lr * (dP + l2 * P + l1 * sign(P)), in place."""
+    """P -= lr * (dP + l2 * P + l1 * sign(P)), in place; with l1 > 0 a weight crossing zero stops at 0."""
     p = P.reshape(P.size)
     g = dP.reshape(dP.size)
     step = P.dtype.type(lr)
     a = P.dtype.type(l2)
     c = P.dtype.type(l1)
+    zero = P.dtype.type(0)
+    clip = l1 > 0
     for i in range(p.size):
-        p[i] -= step * (g[i] + a * p[i] + c * np.sign(p[i]))
+        old = p[i]
+        new = old - step * (g[i] + a * old + c * np.sign(old))
+        p[i] = zero if clip and new * old < zero else new
 
 
 @njit
 def sgd_momentum_update(P, dP, V, lr, momentum, l2, l1):
-    """V = momentum * V - lr * (dP + l2 * P + l1 * sign(P));  P += V, in place."""
+    """V = momentum * V - lr * (dP + l2 * P + l1 * sign(P));  P += V, in place.
+
+    With l1 > 0 a weight crossing zero stops at 0 and its velocity resets to 0.
+    """
     p = P.reshape(P.size)
     g = dP.reshape(dP.size)
     v = V.reshape(V.size)
@@ -309,9 +316,17 @@ def sgd_momentum_update(P, dP, V, lr, momentum, l2, l1):
     mu = P.dtype.type(momentum)
     a = P.dtype.type(l2)
     c = P.dtype.type(l1)
+    zero = P.dtype.type(0)
+    clip = l1 > 0
     for i in range(p.size):
-        v[i] = mu * v[i] - step * (g[i] + a * p[i] + c * np.sign(p[i]))
-        p[i] += v[i]
+        old = p[i]
+        vel = mu * v[i] - step * (g[i] + a * old + c * np.sign(old))
+        new = old + vel
+        if clip and new * old < zero:
+            new = zero
+            vel = zero
+        v[i] = vel
+        p[i] = new
 
 
 # ---------------------------------------------------------------- dropout masks

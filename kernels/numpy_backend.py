@@ -155,15 +155,34 @@ def regularization_loss(W, l2, l1):
 
 
 def sgd_update(P, dP, lr, l2, l1):
-    """P -= lr * (dP + l2 * P + l1 * sign(P)) in place.  Biases pass l2 = l1 = 0."""
-    P -= lr * (dP + l2 * P + l1 * np.sign(P))
+    """P -= lr * (dP + l2 * P + l1 * sign(P)) in place, the L1 step clipped at zero.
+
+    The lecture's regularised step. With l1 > 0 a weight that the step would
+    carry across zero stops at exactly 0 instead ("clipping", Tsuruoka et al.
+    2009): otherwise sign(W) makes small weights oscillate around zero forever
+    and L1 would never produce the exact zeros it is used for. Where no sign
+    flips, this is the plain formula. Biases pass l2 = l1 = 0.
+    """
+    new = P - lr * (dP + l2 * P + l1 * np.sign(P))
+    if l1 > 0:
+        new[new * P < 0] = 0
+    P[...] = new
 
 
 def sgd_momentum_update(P, dP, V, lr, momentum, l2, l1):
-    """V = momentum * V - lr * (dP + l2 * P + l1 * sign(P));  P += V, in place."""
+    """V = momentum * V - lr * (dP + l2 * P + l1 * sign(P));  P += V, in place.
+
+    With l1 > 0, a weight the step carries across zero stops at exactly 0 and
+    its velocity is reset to 0 (see ``sgd_update``).
+    """
     V *= momentum
     V -= lr * (dP + l2 * P + l1 * np.sign(P))
-    P += V
+    new = P + V
+    if l1 > 0:
+        crossed = new * P < 0
+        new[crossed] = 0
+        V[crossed] = 0
+    P[...] = new
 
 
 # ---------------------------------------------------------------- dropout masks
@@ -171,7 +190,8 @@ def dropout_mask(seed, stream, keep, out):
     """Fill ``out`` with 1/keep for kept neurons and 0 for removed ones, each kept with probability keep.
 
     Element i (in C order) is a pure function of (seed, stream, i), see
-    ``kernels.counter_rng``, so every backend draws the same mask.  out: any C-contiguous array.
+    ``kernels.counter_rng``, so every backend draws the same mask.  seed and stream are
+    integers in [0, 2**63); out: any C-contiguous array.
     """
     key = np.uint64(stream_key(seed, stream))
     threshold = np.uint64(keep_threshold(keep))
