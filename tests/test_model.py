@@ -1,0 +1,128 @@
+"""The model's gradients against central finite differences, and backends against each other."""
+import numpy as np
+import pytest
+
+import mlp
+from helpers import random_batch, random_masks, random_net
+
+ARCHITECTURES = [[5, 4, 3], [5, 4, 6, 3]]  # one and two hidden layers
+REGULARISATION = {
+    "none": dict(l2=0.0, l1=0.0),
+    "l2": dict(l2=0.3, l1=0.0),
+    "l1": dict(l2=0.0, l1=0.05),
+    "l1+l2 per layer": "per-layer",
+}
+
+
+def _regularisation(kind, n_layers):
+    if REGULARISATION[kind] == "per-layer":
+        return dict(l2=[0.1 * (j + 1) for j in range(n_layers)], l1=[0.02 * (n_layers - j) for j in range(n_layers)])
+    return REGULARISATION[kind]
+
+
+def _numerical_gradient(net, X, Y, masks, reg, eps=1e-6):
+    """Central differences of the loss with respect to every parameter."""
+    grads = []
+    for params in (net.weights, net.biases):
+        for P in params:
+            G = np.empty(P.shape)
+            flat = P.reshape(-1)
+            for i in range(flat.size):
+                keep = flat[i]
+                flat[i] = keep + eps
+                up, _ = net.loss_and_gradients(X, Y, masks=masks, **reg)
+                flat[i] = keep - eps
+                down, _ = net.loss_and_gradients(X, Y, masks=masks, **reg)
+                flat[i] = keep
+                G.reshape(-1)[i] = (up - down) / (2 * eps)
+            grads.append(G)
+    L = net.n_layers
+    return list(zip(grads[:L], grads[L:]))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-masks", "masks"])
+@pytest.mark.parametrize("reg", list(REGULARISATION))
+@pytest.mark.parametrize("output", ["softmax", "identity"])
+@pytest.mark.parametrize("sizes", ARCHITECTURES, ids=["1-hidden", "2-hidden"])
+def test_gradients_match_finite_differences(sizes, output, reg, masked, backend):
+    net = random_net(sizes, output, backend, seed=len(sizes))
+    X, Y = random_batch(net, 6, seed=2)
+    masks = random_masks(net, 6, seed=3) if masked else None
+    reg = _regularisation(reg, net.n_layers)
+    _, analytic = net.loss_and_gradients(X, Y, masks=masks, **reg)
+    numeric = _numerical_gradient(net, X, Y, masks, reg)
+    for l, ((dW, db), (nW, nb)) in enumerate(zip(analytic, numeric)):
+        # central differences in float64 with eps 1e-6: truncation ~1e-12, rounding ~1e-10
+        np.testing.assert_allclose(dW, nW, rtol=1e-5, atol=1e-7, err_msg=f"dW[{l}]")
+        np.testing.assert_allclose(db, nb, rtol=1e-5, atol=1e-7, err_msg=f"db[{l}]")
+
+
+def _relative_error(got, want):
+    return np.abs(np.asarray(got, np.float64) - want).max() / max(np.abs(want).max(), 1e-30)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-4)], ids=["float64", "float32"])
+@pytest.mark.parametrize("output", ["softmax", "identity"])
+@pytest.mark.parametrize("sizes", [[7, 257, 10], [257, 7, 1, 3], [1, 7, 2]])
+def test_cpu_backend_matches_numpy_reference(sizes, output, dtype, tol):
+    ref = random_net(sizes, output, "numpy", dtype=dtype, seed=5)
+    cpu = ref.to_backend("cpu")
+    X, Y = random_batch(ref, 33, seed=6)
+    masks = random_masks(ref, 33, seed=7)
+    reg = dict(l2=0.01, l1=0.001)
+    assert _relative_error(cpu.forward(X, masks=masks), ref.forward(X, masks=masks)) <= tol
+    loss_ref, grads_ref = ref.loss_and_gradients(X, Y, masks=masks, **reg)
+    loss_cpu, grads_cpu = cpu.loss_and_gradients(X, Y, masks=masks, **reg)
+    assert abs(loss_cpu - loss_ref) / abs(loss_ref) <= tol
+    for (dW, db), (rW, rb) in zip(grads_cpu, grads_ref):
+        assert _relative_error(dW, rW) <= tol
+        assert _relative_error(db, rb) <= tol
+
+
+def test_one_hot_labels_give_the_same_loss_and_gradients():
+    net = random_net([4, 5, 3], "softmax", "numpy")
+    X, y = random_batch(net, 8)
+    loss_a, grads_a = net.loss_and_gradients(X, y)
+    loss_b, grads_b = net.loss_and_gradients(X, np.eye(3)[y])
+    assert loss_a == loss_b
+    for (a, b), (c, d) in zip(grads_a, grads_b):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+
+
+def test_a_mask_of_shape_width_applies_to_every_row():
+    net = random_net([3, 4, 2], "identity", "numpy")
+    X, _ = random_batch(net, 5)
+    row_mask = [np.array([1.0, 0.0, 2.0]), np.array([0.5, 1.0, 0.0, 1.0])]
+    full = [np.tile(m, (5, 1)) for m in row_mask]
+    np.testing.assert_array_equal(net.forward(X, masks=row_mask), net.forward(X, masks=full))
+
+
+def test_weights_are_live_and_shaped_as_in_the_lecture():
+    net = mlp.MLP([784, 256, 10], seed=0, backend="cpu")
+    assert [W.shape for W in net.weights] == [(256, 784), (10, 256)]
+    assert [b.shape for b in net.biases] == [(256,), (10,)]
+    X = np.random.default_rng(0).random((2, 784))
+    before = net.forward(X)
+    net.weights[1][...] = 0
+    net.biases[1][...] = 0
+    np.testing.assert_allclose(net.forward(X), 0.1, rtol=1e-6)  # uniform softmax
+    assert not np.allclose(before, 0.1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normal_init_has_std_one_over_sqrt_cols(dtype):
+    net = mlp.MLP([400, 300, 10], seed=1, dtype=dtype, backend="numpy")
+    for W in net.weights:
+        assert W.dtype == dtype
+        # 3000+ samples: the sample std is within 5% of 1/sqrt(cols) with overwhelming probability
+        assert abs(W.std() * np.sqrt(W.shape[1]) - 1) < 0.05
+        assert abs(W.mean()) < 5 / np.sqrt(W.shape[1] * W.size)  # 5 standard errors of the mean
+    assert all((b == 0).all() for b in net.biases)
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    a, b, c = (mlp.MLP([6, 5, 2], seed=s, backend="numpy") for s in (3, 3, 4))
+    np.testing.assert_array_equal(a.weights[0], b.weights[0])
+    assert not np.array_equal(a.weights[0], c.weights[0])

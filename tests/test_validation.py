@@ -1,0 +1,131 @@
+"""Bad input raises a clear error that names the problem."""
+import numpy as np
+import pytest
+
+import kernels
+import mlp
+
+
+@pytest.fixture
+def net():
+    return mlp.MLP([4, 3, 2], seed=0, backend="numpy")
+
+
+@pytest.fixture
+def reg_net():
+    return mlp.MLP([4, 3, 2], output="identity", seed=0, backend="numpy")
+
+
+X = np.random.default_rng(0).random((5, 4))
+y = np.array([0, 1, 1, 0, 1])
+
+
+@pytest.mark.parametrize("sizes,error,match", [
+    ([4], ValueError, "at least an input and an output"),
+    ([4, 0, 2], ValueError, "must be >= 1"),
+    ([4, -3, 2], ValueError, "must be >= 1"),
+    ([4, 2.5, 2], TypeError, "must hold integers"),
+    (5, TypeError, "sequence of ints"),
+    ([4, 1], ValueError, "softmax output needs at least 2 classes"),
+])
+def test_bad_layer_sizes(sizes, error, match):
+    with pytest.raises(error, match=match):
+        mlp.MLP(sizes)
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(backend="tpu"), ValueError, "unknown backend 'tpu'"),
+    (dict(init="uniformish"), ValueError, "unknown init 'uniformish'"),
+    (dict(output="sigmoid"), ValueError, "unknown output 'sigmoid'"),
+    (dict(dtype=np.int32), TypeError, "dtype must be float32 or float64"),
+    (dict(dtype="float16"), TypeError, "dtype must be float32 or float64"),
+])
+def test_bad_model_options(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        mlp.MLP([4, 3, 2], **kwargs)
+
+
+def test_cuda_backend_without_gpu_says_what_is_missing(monkeypatch):
+    monkeypatch.setattr(kernels, "cuda_unavailable_reason", lambda allow_simulator=True: "no usable CUDA GPU")
+    with pytest.raises(kernels.BackendUnavailableError, match="backend 'cuda' is unavailable: no usable CUDA GPU"):
+        mlp.MLP([4, 3, 2], backend="cuda")
+
+
+@pytest.mark.parametrize("bad_X,error,match", [
+    (X[:, :3], ValueError, r"X must have 4 columns; got shape \(5, 3\)"),
+    (X[0], ValueError, "X must be 2-D"),
+    (np.zeros((0, 4)), ValueError, "X has no rows"),
+    (np.where(np.eye(5, 4) > 0, np.nan, X), ValueError, "X contains NaN"),
+    (np.where(np.eye(5, 4) > 0, np.inf, X), ValueError, "X contains inf"),
+    (np.array([["a"] * 4] * 5), TypeError, "X must be numeric"),
+])
+def test_bad_X(net, bad_X, error, match):
+    with pytest.raises(error, match=match):
+        net.forward(bad_X)
+    with pytest.raises(error, match=match):
+        net.loss_and_gradients(bad_X, y)
+
+
+@pytest.mark.parametrize("bad_y,error,match", [
+    (np.array([0, 1, 2, 0, 1]), ValueError, r"labels must lie in \[0, 2\)"),
+    (np.array([0, 1, -1, 0, 1]), ValueError, r"labels must lie in \[0, 2\)"),
+    (np.array([0.0, 1.0, 1.0, 0.0, 1.0]), TypeError, "class labels must be integers"),
+    (np.array([0.0, 1.0, np.nan, 0.0, 1.0]), ValueError, "Y contains NaN"),
+    (np.array([0, 1, 1]), ValueError, "Y has 3 labels but X has 5 rows"),
+    (np.array([[1, 1], [0, 1], [1, 0], [0, 1], [1, 0]]), ValueError, "must be one-hot"),
+    (np.zeros((5, 3)), ValueError, r"one-hot Y must have shape \(5, 2\)"),
+])
+def test_bad_labels(net, bad_y, error, match):
+    with pytest.raises(error, match=match):
+        net.loss_and_gradients(X, bad_y)
+
+
+@pytest.mark.parametrize("bad_y,match", [
+    (np.zeros((5, 3)), r"Y must have shape \(5, 2\)"),
+    (np.zeros((4, 2)), "Y has 4 rows but X has 5"),
+    (np.full((5, 2), np.inf), "Y contains inf"),
+])
+def test_bad_regression_targets(reg_net, bad_y, match):
+    with pytest.raises(ValueError, match=match):
+        reg_net.loss_and_gradients(X, bad_y)
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(l2=-0.1), ValueError, "l2 must be finite and >= 0"),
+    (dict(l1=[0.1, -1e-3]), ValueError, "l1 must be finite and >= 0"),
+    (dict(l1=np.nan), ValueError, "l1 must be finite"),
+    (dict(l2=[0.1, 0.2, 0.3]), ValueError, r"l2 needs one value per weight matrix \(2\); got 3"),
+    (dict(l2="big"), TypeError, "l2 must be a number"),
+])
+def test_bad_regularisation(net, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        net.loss_and_gradients(X, y, **kwargs)
+
+
+@pytest.mark.parametrize("masks,match", [
+    ([np.ones(4)], r"masks needs one entry per non-output layer .*: 2; got 1"),
+    ([np.ones(3), np.ones(3)], r"masks\[0\] must have shape \(4,\) or \(5, 4\)"),
+    ([np.ones(4), np.full(3, np.nan)], r"masks\[1\] contains NaN"),
+])
+def test_bad_masks(net, masks, match):
+    with pytest.raises(ValueError, match=match):
+        net.forward(X, masks=masks)
+
+
+def test_keep_probability_outside_0_1_is_rejected():
+    from mlp._validation import check_keep_probs
+    for bad in (0.0, -0.5, 1.5, [0.8, 1.01]):
+        with pytest.raises(ValueError, match=r"keep probability must lie in \(0, 1\]"):
+            check_keep_probs(bad, 2)
+    with pytest.raises(ValueError, match="one value for the input and each hidden layer"):
+        check_keep_probs([0.8, 0.5, 0.5], 2)
+    assert check_keep_probs(1, 2) == [1.0, 1.0]
+
+
+def test_set_parameters_checks_shapes_and_values(net):
+    W, b = net.get_parameters()
+    with pytest.raises(ValueError, match=r"layer 0: expected W \(3, 4\)"):
+        net.set_parameters([W[0].T, W[1]], b)
+    W[1][0, 0] = np.nan
+    with pytest.raises(ValueError, match="layer 1: parameters contain NaN"):
+        net.set_parameters(W, b)
