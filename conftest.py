@@ -8,6 +8,7 @@ environment forces the real target, as on a GPU machine.
 """
 import os
 import shutil
+import sys
 
 
 def _gpu_present():
@@ -16,3 +17,7 @@ def _gpu_present():
 
 if "NUMBA_ENABLE_CUDASIM" not in os.environ and not _gpu_present():
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    # setup.cfg's filterwarnings names a numba warning class, so pytest may have
+    # imported numba already: make it read the variable again.
+    if "numba" in sys.modules:
+        sys.modules["numba"].core.config.reload_config()

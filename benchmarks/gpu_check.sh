@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The cuda backend on a real GPU, in one short run (a device session lasts minutes):
+#   1. tests/test_cuda_backend.py on the GPU: on a real device it adds realistic
+#      sizes (257 and up) to the simulator's small ones, and it compiles every
+#      kernel for the real target;
+#   2. a timing table: each matmul variant at MLP training shapes, each fused layer
+#      kernel against the chain of standard kernels it replaces, and the per-call
+#      cost of the small kernels (launch overhead dominates those).
+# Usage: benchmarks/gpu_check.sh [PYTHON]   (default: .venv/bin/python if present, else python3)
+# Exit status: that of the tests; the timings run even when a test fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -ge 1 ]; then PY=$1; elif [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
+export NUMBA_ENABLE_CUDASIM=0
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+"$PY" -m pytest tests/test_cuda_backend.py -q -p no:cacheprovider
+status=$?
+
+"$PY" - <<'EOF'
+import time
+
+import numpy as np
+from numba import cuda
+
+import kernels
+
+C = kernels.get_backend("cuda")
+dev = cuda.get_current_device()
+name = dev.name.decode() if isinstance(dev.name, bytes) else dev.name
+print(f"\n{name}: {dev.MULTIPROCESSOR_COUNT} SMs, compute capability {dev.compute_capability}")
+
+
+def per_call(fn, budget=0.3):
+    """Seconds per call, launches included: first call compiles, then ~budget seconds of calls."""
+    fn()
+    C.synchronize()
+    t = time.perf_counter()
+    fn()
+    C.synchronize()
+    reps = max(3, min(200, int(budget / max(time.perf_counter() - t, 1e-6))))
+    t = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    C.synchronize()
+    return (time.perf_counter() - t) / reps
+
+
+rng = np.random.default_rng(0)
+dev_rand = lambda shape, dt: C.to_device(rng.standard_normal(shape).astype(dt))
+
+print("\nmatmul: out (n, m) = L (n, k) R (k, m); microseconds per call and GFLOP/s")
+for dt in (np.float32, np.float64):
+    for n, k, m in [(256, 784, 512), (256, 512, 512), (1024, 784, 1024), (2048, 2048, 2048)]:
+        for orient in ("nt", "tn", "nn"):
+            A = dev_rand({"nt": (n, k), "tn": (k, n), "nn": (n, k)}[orient], dt)
+            B = dev_rand({"nt": (m, k), "tn": (k, m), "nn": (k, m)}[orient], dt)
+            out = C.empty((n, m), dt)
+            cells = []
+            for variant in (f"matmul_{orient}", f"matmul_{orient}_tiled", f"matmul_{orient}_naive"):
+                s = per_call(lambda: getattr(C, variant)(A, B, out))
+                cells.append(f"{variant.replace('matmul_' + orient, '') or 'blocked':>7} "
+                             f"{s * 1e6:9.1f} us {2 * n * k * m / s / 1e9:8.0f}")
+            print(f"{np.dtype(dt).name} {orient} {n}x{k}x{m}: " + " | ".join(cells))
+
+print("\nfused layer kernels against their chains (float32, microseconds per call)")
+dt = np.float32
+for n, k, m in [(256, 784, 512), (256, 512, 512), (1024, 512, 512)]:
+    X, W, b = dev_rand((n, k), dt), dev_rand((m, k), dt), dev_rand((m,), dt)
+    mask, Z, H = C.empty((n, m), dt), C.empty((n, m), dt), C.empty((n, m), dt)
+    C.dropout_mask(1, 0, 0.8, mask)
+    fused = per_call(lambda: C.linear_relu_dropout_forward(X, W, b, mask, Z, H))
+    chain = per_call(lambda: (C.matmul_nt(X, W, Z), C.bias_relu_dropout_forward(Z, b, mask, H)))
+    print(f"forward  {n}x{k}->{m}: fused {fused * 1e6:8.1f}  chain {chain * 1e6:8.1f}")
+    dZn, Zk, maskk, dZ, dH = (dev_rand((n, m), dt), dev_rand((n, k), dt), C.empty((n, k), dt),
+                              C.empty((n, k), dt), C.empty((n, k), dt))
+    C.dropout_mask(1, 1, 0.8, maskk)
+    fused = per_call(lambda: C.linear_relu_dropout_backward(dZn, W, Zk, maskk, dZ))
+    chain = per_call(lambda: (C.matmul_nn(dZn, W, dH), C.relu_dropout_backward(dH, Zk, maskk, dZ)))
+    print(f"backward {n}x{m}->{k}: fused {fused * 1e6:8.1f}  chain {chain * 1e6:8.1f}")
+
+print("\nsmall kernels (float32, microseconds per call)")
+n, d, classes = 256, 512, 10
+Z, H, b, mask = dev_rand((n, d), dt), C.empty((n, d), dt), dev_rand((d,), dt), C.empty((n, d), dt)
+logits, probs, dl = dev_rand((n, classes), dt), C.empty((n, classes), dt), C.empty((n, classes), dt)
+labels = C.to_device(rng.integers(0, classes, n))
+loss = C.zeros(1, np.float64)
+P, dP, V = dev_rand((d, 784), dt), dev_rand((d, 784), dt), C.zeros((d, 784), dt)
+small = {
+    "dropout_mask 256x512": lambda: C.dropout_mask(1, 2, 0.8, mask),
+    "bias_relu_dropout_forward 256x512": lambda: C.bias_relu_dropout_forward(Z, b, mask, H),
+    "relu_dropout_backward 256x512": lambda: C.relu_dropout_backward(H, Z, mask, H),
+    "bias_grad 256x512": lambda: C.bias_grad(Z, b),
+    "softmax_cross_entropy 256x10": lambda: C.softmax_cross_entropy(logits, labels, probs, dl, loss),
+    "sgd_momentum_update 512x784": lambda: C.sgd_momentum_update(P, dP, V, 1e-3, 0.9, 1e-4, 0.0),
+    "regularization_loss 512x784 (syncs)": lambda: C.regularization_loss(P, 1e-4, 1e-5),
+}
+for label, fn in small.items():
+    print(f"{label:40s} {per_call(fn) * 1e6:8.1f}")
+EOF
+exit $status
