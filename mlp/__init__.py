@@ -1,5 +1,19 @@
 """numba-mlp: multilayer perceptrons trained from scratch, the back-propagation lecture's math as kernels."""
 from ._version import __version__
 from .model import MLP
+from .persistence import load_model, save_model
+from .trainer import History, TrainConfig, Trainer, fit
 
-__all__ = ["MLP", "__version__"]
+load = load_model
+
+__all__ = ["MLP", "__version__", "Trainer", "TrainConfig", "History", "fit", "load", "load_model", "save_model"]
+
+_ESTIMATORS = ("MLPClassifier", "MLPRegressor")
+
+
+def __getattr__(name):
+    # The scikit-learn estimators load on first use: `import mlp` works without scikit-learn.
+    if name in _ESTIMATORS:
+        from . import estimators
+        return getattr(estimators, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,6 @@
 """The multilayer perceptron: parameters, forward propagation and back-propagation."""
+import numbers
+
 import numpy as np
 
 import kernels
@@ -199,3 +201,111 @@ class MLP:
             loss += K.regularization_loss(self.weights[l], l2[l], l1[l])
             grads.append((K.to_host(ws.dW[l]).copy(), K.to_host(ws.db[l]).copy()))
         return loss, grads
+
+    # ------------------------------------------------------------ training, persistence, inference
+    @property
+    def metadata(self):
+        """A JSON-serialisable dict saved with the model: the trainer puts its hyper-parameters
+        here after ``fit``; ``mlp.load`` restores it. Empty for a fresh network."""
+        if "_metadata" not in self.__dict__:
+            self._metadata = {}
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value):
+        if not isinstance(value, dict):
+            raise TypeError(f"metadata must be a dict; got {type(value).__name__}")
+        self._metadata = dict(value)
+
+    def fit(self, X, y, **kwargs):
+        """Train in place with minibatch SGD; ``mlp.trainer.fit``'s arguments. Returns the ``History``."""
+        from .trainer import fit
+
+        return fit(self, X, y, **kwargs)
+
+    def save(self, path, metadata=None):
+        """Save to ``path`` (.npz, atomically); ``metadata`` None saves ``self.metadata``. See ``mlp.persistence``."""
+        from .persistence import save_model
+
+        save_model(self, path, metadata)
+
+    def _forward_in_chunks(self, X, masks_for_chunk=None, chunk=2048):
+        """Output activations (n, n_outputs) on the host, computed ``chunk`` rows at a time.
+
+        ``masks_for_chunk(rows)`` returns the masks for a chunk of ``rows`` rows, or None.
+        """
+        X = v.check_X(X, self.n_features, self.dtype)
+        K = self._K
+        n = X.shape[0]
+        out = np.empty((n, self.n_outputs), self.dtype)
+        workspaces = {}
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            rows = stop - start
+            ws = workspaces.get(rows)
+            if ws is None:
+                ws = workspaces[rows] = Workspace(K, self.layer_sizes, rows, self.dtype)
+            masks = None if masks_for_chunk is None else masks_for_chunk(rows)
+            forward(K, self.weights, self.biases, K.to_device(X[start:stop]), ws, masks)
+            if self.output == "softmax":
+                K.softmax(ws.Z[-1], ws.outputs)
+                out[start:stop] = K.to_host(ws.outputs)
+            else:
+                out[start:stop] = K.to_host(ws.Z[-1])
+        return out
+
+    def predict_proba(self, X):
+        """Class probabilities (n, n_classes) of the full network (softmax output only).
+
+        With inverted dropout in training, the full network is the inference network unchanged.
+        """
+        if self.output != "softmax":
+            raise ValueError("predict_proba needs a softmax output; this network's output is 'identity'")
+        return self._forward_in_chunks(X)
+
+    def mc_dropout_proba(self, X, keep_prob, n_samples=20, seed=0):
+        """The lecture's "ensemble of many smaller networks": mean probabilities of sampled reduced networks.
+
+        Network k (k = 0 .. n_samples-1) removes each input/hidden unit j of
+        masked layer i independently with probability 1 - keep_prob[i], the same
+        reduced network for every example (mask (width,) from stream
+        ``k * n_layers + i`` of ``K.dropout_mask(seed, ...)``), with kept units
+        scaled by 1/keep as in training.
+
+        Parameters
+        ----------
+        X : array (n, n_features)
+        keep_prob : float or one per non-output layer (input first), in (0, 1]
+        n_samples : int >= 1
+        seed : int >= 0
+
+        Returns
+        -------
+        array (n, n_classes): the average of the n_samples networks' softmax outputs.
+        """
+        if self.output != "softmax":
+            raise ValueError("mc_dropout_proba needs a softmax output; this network's output is 'identity'")
+        keep = v.check_keep_probs(keep_prob, self.n_layers)
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
+        K = self._K
+        total = None
+        for k in range(n_samples):
+            vectors = []
+            for i, p in enumerate(keep):
+                if p < 1:
+                    m = K.empty((self.layer_sizes[i],), self.dtype)
+                    K.dropout_mask(int(seed), k * self.n_layers + i, p, m)
+                    vectors.append(K.to_host(m))
+                else:
+                    vectors.append(None)
+
+            def masks_for_chunk(rows, vectors=vectors):
+                return [None if m is None else K.to_device(np.ascontiguousarray(np.broadcast_to(m, (rows, m.size))))
+                        for m in vectors]
+
+            probs = self._forward_in_chunks(X, masks_for_chunk).astype(np.float64)
+            total = probs if total is None else total + probs
+        return (total / n_samples).astype(self.dtype)

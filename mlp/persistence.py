@@ -1,0 +1,240 @@
+"""Saving and loading models (and the trainer's checkpoints) as ``.npz`` files.
+
+File layout (NumPy ``.npz``, read with ``allow_pickle=False``; no pickles):
+
+    format            "numba-mlp-model"
+    format_version    int, ``FORMAT_VERSION`` of the writer
+    layer_sizes       int64 (L+1,)
+    output            "softmax" | "identity"
+    dtype             "float32" | "float64"
+    library_version   numba-mlp version that wrote the file
+    metadata          JSON text (training hyper-parameters, anything JSON-serialisable)
+    W0 .. W{L-1}      weights[l] (layer_sizes[l+1], layer_sizes[l])
+    b0 .. b{L-1}      biases[l] (layer_sizes[l+1],)
+
+A trainer checkpoint is a model file with more members (``checkpoint`` JSON
+and ``ckpt_*`` arrays, see ``mlp.trainer``), so ``load_model`` also reads the
+live parameters out of a checkpoint.
+
+Every file is written atomically: into a temporary file in the destination's
+directory, flushed and fsynced, then renamed over the destination; a failed
+or interrupted save leaves any previous file intact.
+"""
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+
+from . import _validation as v
+from ._version import __version__
+
+FORMAT_NAME = "numba-mlp-model"
+FORMAT_VERSION = 1
+_HEADER_KEYS = ("format", "format_version", "layer_sizes", "output", "dtype", "library_version", "metadata")
+# What np.load / zipfile raise on a damaged file (zlib for compressed members,
+# ValueError for a non-zip file np.load then refuses to unpickle).
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, UnicodeDecodeError)
+
+
+# ---------------------------------------------------------------- atomic writes
+def _fsync_directory(directory):
+    """Make the rename durable; some platforms/filesystems cannot open a directory, which is harmless."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, write):
+    """Call ``write(binary_file)`` on a temporary file next to ``path``, then rename it to ``path``.
+
+    The temporary file is flushed and fsynced before ``os.replace``; on any
+    exception (KeyboardInterrupt included) it is removed and ``path`` is untouched.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def write_npz(path, arrays):
+    """Write a dict of arrays as an uncompressed ``.npz`` at exactly ``path``, atomically."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+# ---------------------------------------------------------------- models
+def _metadata_json(metadata):
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict (JSON-serialisable); got {type(metadata).__name__}")
+    try:
+        return json.dumps(metadata, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"metadata must be JSON-serialisable: {exc}") from None
+
+
+def model_arrays(net, metadata=None):
+    """The members of a model file for ``net`` (host copies of its parameters)."""
+    meta = _metadata_json(net.metadata if metadata is None else metadata)
+    weights, biases = net.get_parameters()
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise ValueError(f"refusing to save: layer {l} parameters contain NaN or inf")
+    arrays = {
+        "format": np.array(FORMAT_NAME),
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "layer_sizes": np.array(net.layer_sizes, dtype=np.int64),
+        "output": np.array(net.output),
+        "dtype": np.array(np.dtype(net.dtype).name),
+        "library_version": np.array(__version__),
+        "metadata": np.array(meta),
+    }
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        arrays[f"W{l}"] = W
+        arrays[f"b{l}"] = b
+    return arrays
+
+
+def save_model(net, path, metadata=None):
+    """Save ``net`` to ``path`` (written exactly there, atomically; ``.npz`` is not appended).
+
+    Parameters
+    ----------
+    net : mlp.MLP
+    path : str or os.PathLike
+    metadata : dict or None
+        JSON-serialisable; None saves ``net.metadata`` (the trainer puts its
+        hyper-parameters there).
+
+    Raises
+    ------
+    TypeError
+        metadata is not a JSON-serialisable dict.
+    ValueError
+        the parameters contain NaN or inf (never saved).
+    """
+    write_npz(path, model_arrays(net, metadata))
+
+
+def read_npz(path):
+    """All members of a numba-mlp file as a dict of arrays, checked to be a readable model file.
+
+    Raises ValueError naming the path for truncated, corrupted, foreign and
+    newer-format files; FileNotFoundError when there is no file.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model file at {path!r}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise _Foreign("it holds a single .npy array, not a numba-mlp .npz model")
+        with loaded as npz:
+            names = set(npz.files)
+            if "format" not in names or str(npz["format"]) != FORMAT_NAME:
+                raise _Foreign(f"it has no '{FORMAT_NAME}' format marker (members: {sorted(names)[:8]})")
+            # reading every member checks every member's CRC-32
+            arrays = {name: npz[name] for name in npz.files}
+    except _Foreign as exc:
+        raise ValueError(f"{path!r} is not a numba-mlp model file: {exc}") from None
+    except _READ_ERRORS as exc:
+        raise ValueError(f"{path!r} cannot be read as a numba-mlp model: the file is truncated or "
+                         f"corrupted ({type(exc).__name__}: {exc})") from exc
+    missing = [k for k in _HEADER_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"{path!r} is a damaged numba-mlp model file: members {missing} are missing")
+    version = int(arrays["format_version"])
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path!r} has model format version {version}, written by numba-mlp "
+                         f"{arrays['library_version']}; this numba-mlp ({__version__}) reads versions up to "
+                         f"{FORMAT_VERSION}: upgrade numba-mlp to load it")
+    if version < 1:
+        raise ValueError(f"{path!r} has an invalid model format version {version}")
+    return arrays
+
+
+class _Foreign(Exception):
+    """Raised inside read_npz for a readable file that is not ours."""
+
+
+def parse_model(arrays, path="<arrays>"):
+    """(layer_sizes, output, dtype, weights, biases, metadata) from a model file's members, all checked."""
+    try:
+        layer_sizes = v.check_layer_sizes(arrays["layer_sizes"].tolist())
+        output = str(arrays["output"])
+        dtype = v.check_dtype(str(arrays["dtype"]))
+        metadata = json.loads(str(arrays["metadata"]))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path!r} is a damaged numba-mlp model file: {exc}") from None
+    if output not in ("softmax", "identity"):
+        raise ValueError(f"{path!r} is a damaged numba-mlp model file: unknown output {output!r}")
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path!r} is a damaged numba-mlp model file: metadata is not a JSON object")
+    weights, biases = [], []
+    for l in range(len(layer_sizes) - 1):
+        shape_w = (layer_sizes[l + 1], layer_sizes[l])
+        shape_b = (layer_sizes[l + 1],)
+        W = arrays.get(f"W{l}")
+        b = arrays.get(f"b{l}")
+        if W is None or b is None:
+            raise ValueError(f"{path!r} is a damaged numba-mlp model file: layer {l} parameters are missing")
+        if W.shape != shape_w or b.shape != shape_b or W.dtype != dtype or b.dtype != dtype:
+            raise ValueError(f"{path!r} is a damaged numba-mlp model file: layer {l} parameters are "
+                             f"{W.dtype}{W.shape} and {b.dtype}{b.shape}, expected "
+                             f"{np.dtype(dtype).name}{shape_w} and {shape_b}")
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise ValueError(f"{path!r} is a damaged numba-mlp model file: layer {l} contains NaN or inf")
+        weights.append(W)
+        biases.append(b)
+    return layer_sizes, output, dtype, weights, biases, metadata
+
+
+def load_model(path, backend="auto"):
+    """Load a model saved by ``save_model`` (or the live parameters of a trainer checkpoint).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    backend : {"auto", "cpu", "numpy", "cuda"}
+        Any backend: files hold host arrays.
+
+    Returns
+    -------
+    mlp.MLP with ``metadata`` set from the file.
+
+    Raises
+    ------
+    ValueError
+        truncated, corrupted, foreign or newer-format file (the message says which).
+    FileNotFoundError
+        no file at ``path``.
+    """
+    from .model import MLP
+
+    layer_sizes, output, dtype, weights, biases, metadata = parse_model(read_npz(path), path)
+    net = MLP(layer_sizes, output=output, init="zeros", dtype=dtype, backend=backend)
+    net.set_parameters(weights, biases)
+    net.metadata = metadata
+    return net

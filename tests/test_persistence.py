@@ -1,0 +1,189 @@
+"""Saving and loading models: exact round trips on every backend, and clear errors for bad files."""
+import os
+
+import numpy as np
+import pytest
+
+import kernels
+import mlp
+from mlp import MLP
+from mlp import persistence
+from helpers import random_net
+
+
+def _assert_same_model(a, b):
+    assert a.layer_sizes == b.layer_sizes and a.output == b.output and a.dtype == b.dtype
+    wa, ba = a.get_parameters()
+    wb, bb = b.get_parameters()
+    for x, y in zip(wa + ba, wb + bb):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("output", ["softmax", "identity"])
+@pytest.mark.parametrize("backend", kernels.available_backends())
+def test_round_trip_is_exact_on_every_backend(tmp_path, backend, output, dtype):
+    net = random_net([7, 5, 4, 3], output, "cpu", dtype=dtype, seed=3)
+    meta = {"train_config": {"learning_rate": 0.05, "keep_prob": [0.8, 0.5]}, "note": "ünïcode"}
+    path = tmp_path / "model.npz"
+    mlp.save_model(net, path, metadata=meta)
+    loaded = mlp.load(path, backend=backend)
+    assert loaded.backend == backend
+    _assert_same_model(loaded, net)
+    assert loaded.metadata == meta
+    X = np.random.default_rng(0).standard_normal((6, 7))
+    np.testing.assert_array_equal(loaded.forward(X), net.to_backend(backend).forward(X))
+    # and back: a model built on this backend saves what it holds
+    again = tmp_path / "again.npz"
+    loaded.save(again)
+    _assert_same_model(mlp.load_model(again, backend="numpy"), net)
+    assert mlp.load(again).metadata == meta
+
+
+def test_save_writes_exactly_the_given_path_and_keeps_training_metadata(tmp_path):
+    from mlp.datasets import load_digits
+
+    d = load_digits()
+    net = MLP([64, 8, 10], seed=0, backend="cpu")
+    net.fit(d.X_train[:200], d.y_train[:200], epochs=2, l2=1e-4, keep_prob=[1.0, 0.5])
+    path = tmp_path / "digits-model"
+    net.save(path)
+    assert os.listdir(tmp_path) == ["digits-model"]
+    loaded = mlp.load(path)
+    assert loaded.metadata["train_config"]["l2"] == 1e-4
+    assert loaded.metadata["train_config"]["keep_prob"] == [1.0, 0.5]
+    assert loaded.metadata["epochs_run"] == 2
+    np.testing.assert_array_equal(loaded.predict(d.X_test), net.predict(d.X_test))
+
+
+def test_a_checkpoint_loads_as_a_model(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 4)), rng.integers(0, 3, 30)
+    net = MLP([4, 6, 3], seed=0, backend="cpu")
+    ckpt = tmp_path / "ckpt.npz"
+    net.fit(X, y, epochs=2, momentum=0.5, checkpoint_path=ckpt)
+    _assert_same_model(mlp.load(ckpt), net)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    net = random_net([6, 5, 3], "softmax", "cpu", dtype=np.float64, seed=1)
+    path = tmp_path / "model.npz"
+    net.save(path, metadata={"a": 1})
+    return net, path
+
+
+def test_truncated_file_raises(saved):
+    _, path = saved
+    data = path.read_bytes()
+    for cut in (len(data) // 2, len(data) - 30, 10):
+        path.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="truncated or corrupted"):
+            mlp.load(path)
+
+
+def test_corrupted_bytes_raise(saved):
+    net, path = saved
+    data = bytearray(path.read_bytes())
+    # flip bytes inside W0's stored values (an uncompressed member): only its CRC-32 can tell
+    W0 = net.get_parameters()[0][0]
+    at = bytes(data).find(W0.tobytes()[:16])
+    assert at > 0
+    data[at + 3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="truncated or corrupted"):
+        mlp.load(path)
+
+
+def test_foreign_files_raise(tmp_path):
+    other = tmp_path / "other.npz"
+    np.savez(other, weights=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="not a numba-mlp model"):
+        mlp.load(other)
+    single = tmp_path / "single.npy"
+    np.save(single, np.ones(3))
+    with pytest.raises(ValueError, match="not a numba-mlp model"):
+        mlp.load(single)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, not a model\n")
+    with pytest.raises(ValueError, match="truncated or corrupted"):
+        mlp.load(text)
+    with pytest.raises(FileNotFoundError):
+        mlp.load(tmp_path / "missing.npz")
+
+
+def _rewrite(path, **changes):
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays.update(changes)
+    for key in [k for k, val in changes.items() if val is None]:
+        del arrays[key]
+    np.savez(path, **arrays)
+
+
+def test_newer_format_version_raises(saved):
+    _, path = saved
+    _rewrite(path, format_version=np.array(persistence.FORMAT_VERSION + 1))
+    with pytest.raises(ValueError, match=r"format version 2.*upgrade"):
+        mlp.load(path)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"W1": np.ones((3, 4))}, "layer 1 parameters"),
+    ({"b0": None}, "layer 0 parameters are missing"),
+    ({"metadata": None}, r"members \['metadata'\] are missing"),
+    ({"output": np.array("sigmoid")}, "unknown output"),
+    ({"W0": np.full((5, 6), np.nan)}, "NaN"),
+])
+def test_damaged_members_raise(saved, change, message):
+    _, path = saved
+    _rewrite(path, **change)
+    with pytest.raises(ValueError, match=message):
+        mlp.load(path)
+
+
+def test_an_interrupted_save_leaves_the_previous_file_intact(saved, monkeypatch):
+    net, path = saved
+    before = path.read_bytes()
+    real_savez = np.savez
+
+    def savez_then_fail(file, **arrays):
+        real_savez(file, **arrays)
+        file.truncate(100)
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(persistence.np, "savez", savez_then_fail)
+    changed = random_net([6, 5, 3], "softmax", "cpu", dtype=np.float64, seed=9)
+    with pytest.raises(OSError, match="simulated"):
+        changed.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
+    _assert_same_model(mlp.load(path), net)
+
+
+def test_an_interrupt_during_the_rename_leaves_the_previous_file_intact(saved, monkeypatch):
+    net, path = saved
+
+    def replace_interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(persistence.os, "replace", replace_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        random_net([6, 5, 3], "softmax", "cpu", dtype=np.float64, seed=9).save(path)
+    monkeypatch.undo()
+    assert os.listdir(path.parent) == [path.name]
+    _assert_same_model(mlp.load(path), net)
+
+
+def test_bad_saves_raise(tmp_path):
+    net = MLP([3, 2], backend="numpy")
+    with pytest.raises(TypeError, match="JSON"):
+        net.save(tmp_path / "m.npz", metadata={"f": object()})
+    with pytest.raises(TypeError, match="metadata must be a dict"):
+        net.save(tmp_path / "m.npz", metadata=[1, 2])
+    net.weights[0][0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        net.save(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
