@@ -5,7 +5,12 @@
 #      kernel for the real target;
 #   2. a timing table: each matmul variant at MLP training shapes, each fused layer
 #      kernel against the chain of standard kernels it replaces, and the per-call
-#      cost of the small kernels (launch overhead dominates those).
+#      cost of the small kernels (launch overhead dominates those); then the
+#      blocked fp32 product at 2048^3 against cuBLAS (torch.matmul, TF32 off), as
+#      a percentage of cuBLAS (the target is >= 30%), when PyTorch has CUDA;
+#   3. benchmarks/gpu_train.py for 3 epochs: 784-256-10 on Fashion-MNIST (or
+#      synthetic data of its shape), numba-mlp's cuda training beside PyTorch eager.
+# The whole check is meant to take a few minutes (well under 10).
 # Usage: benchmarks/gpu_check.sh [PYTHON]   (default: .venv/bin/python if present, else python3)
 # Exit status: that of the tests; the timings run even when a test fails.
 set -uo pipefail
@@ -14,7 +19,7 @@ if [ $# -ge 1 ]; then PY=$1; elif [ -x .venv/bin/python ]; then PY=.venv/bin/pyt
 export NUMBA_ENABLE_CUDASIM=0
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-"$PY" -m pytest tests/test_cuda_backend.py -q -p no:cacheprovider
+"$PY" -m pytest tests/test_cuda_backend.py tests/test_cuda_training.py -q -p no:cacheprovider
 status=$?
 
 "$PY" - <<'EOF'
@@ -97,5 +102,38 @@ small = {
 }
 for label, fn in small.items():
     print(f"{label:40s} {per_call(fn) * 1e6:8.1f}")
+
+print("\nfp32 2048^3: the blocked matmul_nn against cuBLAS (torch.matmul, TF32 off)")
+try:
+    import torch
+    has_torch_cuda = torch.cuda.is_available()
+except ImportError:
+    has_torch_cuda = False
+if not has_torch_cuda:
+    print("PyTorch with CUDA is not importable: no cuBLAS comparison")
+else:
+    torch.backends.cuda.matmul.allow_tf32 = False
+    n = 2048
+    A, B, out = dev_rand((n, n), np.float32), dev_rand((n, n), np.float32), C.empty((n, n), np.float32)
+    ours = per_call(lambda: C.matmul_nn(A, B, out), budget=1.0)
+    tA, tB = torch.as_tensor(C.to_host(A), device="cuda"), torch.as_tensor(C.to_host(B), device="cuda")
+    tout = torch.empty((n, n), device="cuda")
+    torch.matmul(tA, tB, out=tout)
+    torch.cuda.synchronize()
+    reps = 20
+    t = time.perf_counter()
+    for _ in range(reps):
+        torch.matmul(tA, tB, out=tout)
+    torch.cuda.synchronize()
+    theirs = (time.perf_counter() - t) / reps
+    ref = tout.cpu().numpy()
+    err = float(np.abs(C.to_host(out) - ref).max() / np.abs(ref).max())
+    flops = 2 * n ** 3
+    print(f"blocked {ours * 1e3:8.2f} ms {flops / ours / 1e12:6.2f} TFLOP/s | cuBLAS {theirs * 1e3:8.2f} ms "
+          f"{flops / theirs / 1e12:6.2f} TFLOP/s | blocked = {100 * theirs / ours:5.1f}% of cuBLAS "
+          f"(max rel difference {err:.1e})")
 EOF
+
+echo
+"$PY" benchmarks/gpu_train.py --epochs 3 || status=$?
 exit $status

@@ -23,6 +23,10 @@ Design notes
   ``loss_out``), using a reusable scratch buffer instead of atomics, so the
   same inputs always give the same loss bits.
 * Kernels compile lazily, on first use of each dtype and array rank.
+* ``TRAINING`` lists kernels beside the standard set for ``mlp.epoch_cuda``'s
+  device-resident training step: a minibatch gather on the device (with the
+  input dropout mask), losses that also sum the epoch's loss on the device, and
+  a whole layer's SGD / momentum update in one launch.
 * Grids are sized to the problem; an MLP's kernels are often smaller than the
   128 blocks below which numba-cuda warns about low occupancy, a warning that
   would fire on most launches here, so it is switched off for this process.
@@ -212,12 +216,38 @@ def _reductions():
         if tid == 0:
             out[0] = (coef * total) / divisor
 
-    return block_sum64, sum_partials
+    @cuda.jit
+    def sum_partials_accumulate(partials, count, coef, divisor, out, epoch_stats, weight, step):
+        # sum_partials, then the training loop's bookkeeping: epoch_stats[0] += weight * loss
+        # while every loss so far was finite; the first non-finite one records its step
+        # in epoch_stats[1] (which starts negative) and stops the sum there, as the host loops do.
+        tid = cuda.threadIdx.x
+        buf = cuda.shared.array(REDUCE_BLOCK, np.float64)
+        acc = zero64
+        for i in range(tid, count, REDUCE_BLOCK):
+            acc += partials[i]
+        buf[tid] = acc
+        total = block_sum64(buf, tid)
+        if tid == 0:
+            loss = (coef * total) / divisor
+            out[0] = loss
+            if epoch_stats[1] < zero64:
+                if math.isnan(loss) or math.isinf(loss):
+                    epoch_stats[1] = step
+                else:
+                    epoch_stats[0] += loss * weight
+
+    return block_sum64, sum_partials, sum_partials_accumulate
 
 
-def _finish_loss(partials, count, coef, divisor, out):
-    _reductions()[1][1, REDUCE_BLOCK](partials, np.int64(count), np.float64(coef),
-                                      np.float64(divisor), out)
+def _finish_loss(partials, count, coef, divisor, out, epoch_stats=None, step=0):
+    if epoch_stats is None:
+        _reductions()[1][1, REDUCE_BLOCK](partials, np.int64(count), np.float64(coef),
+                                          np.float64(divisor), out)
+    else:
+        _reductions()[2][1, REDUCE_BLOCK](partials, np.int64(count), np.float64(coef),
+                                          np.float64(divisor), out, epoch_stats,
+                                          np.float64(divisor), np.float64(step))
 
 
 @functools.lru_cache(maxsize=None)
@@ -452,31 +482,59 @@ def _elementwise(dtype):
         if i < P.shape[0] and j < P.shape[1]:
             P[i, j] = sgd_step(P[i, j], dP[i, j], lr, l2, l1, clip)
 
+    @cuda.jit(device=True, **_DEVICE_INLINE)
+    def momentum_step(p, g, v, lr, momentum, l2, l1, clip):
+        # (new parameter, new velocity)
+        v = momentum * v - lr * (g + l2 * p + l1 * sign(p))
+        new = p + v
+        if clip and new * p < zero:
+            return zero, zero
+        return new, v
+
     @cuda.jit
     def momentum_1d(P, dP, V, lr, momentum, l2, l1, clip):
         i = cuda.grid(1)
         if i < P.shape[0]:
-            p = P[i]
-            v = momentum * V[i] - lr * (dP[i] + l2 * p + l1 * sign(p))
-            new = p + v
-            if clip and new * p < zero:
-                new = zero
-                v = zero
-            V[i] = v
-            P[i] = new
+            P[i], V[i] = momentum_step(P[i], dP[i], V[i], lr, momentum, l2, l1, clip)
 
     @cuda.jit
     def momentum_2d(P, dP, V, lr, momentum, l2, l1, clip):
         j, i = cuda.grid(2)
         if i < P.shape[0] and j < P.shape[1]:
-            p = P[i, j]
-            v = momentum * V[i, j] - lr * (dP[i, j] + l2 * p + l1 * sign(p))
-            new = p + v
-            if clip and new * p < zero:
-                new = zero
-                v = zero
-            V[i, j] = v
-            P[i, j] = new
+            P[i, j], V[i, j] = momentum_step(P[i, j], dP[i, j], V[i, j], lr, momentum, l2, l1, clip)
+
+    # ---- a whole layer's update in one launch: thread (i, j) steps W[i, j], and the
+    # threads of column 0 step b[i] too (no regularisation on biases, as the reference)
+    @cuda.jit
+    def layer_sgd_2d(W, dW, b, db, lr, l2, l1, clip):
+        j, i = cuda.grid(2)
+        if i < W.shape[0] and j < W.shape[1]:
+            W[i, j] = sgd_step(W[i, j], dW[i, j], lr, l2, l1, clip)
+            if j == 0:
+                b[i] = sgd_step(b[i], db[i], lr, zero, zero, False)
+
+    @cuda.jit
+    def layer_momentum_2d(W, dW, VW, b, db, Vb, lr, momentum, l2, l1, clip):
+        j, i = cuda.grid(2)
+        if i < W.shape[0] and j < W.shape[1]:
+            W[i, j], VW[i, j] = momentum_step(W[i, j], dW[i, j], VW[i, j], lr, momentum, l2, l1, clip)
+            if j == 0:
+                b[i], Vb[i] = momentum_step(b[i], db[i], Vb[i], lr, momentum, zero, zero, False)
+
+    # ---- a minibatch gathered on the device from the resident data and its order
+    @cuda.jit
+    def gather_minibatch_2d(X, perm, start, key, threshold, kept, masked, labels, with_labels, Xb, yb):
+        # Xb[i] = X[perm[start + i]] (times the input dropout mask, element i*d + j of
+        # stream ``key``, when masked); yb[i] = labels[perm[start + i]] when with_labels.
+        j, i = cuda.grid(2)
+        if i < Xb.shape[0] and j < Xb.shape[1]:
+            src = perm[start + i]
+            x = X[src, j]
+            if masked:
+                x = x * keep_value(key, i * Xb.shape[1] + j, threshold, kept)
+            Xb[i, j] = x
+            if with_labels and j == 0:
+                yb[i] = labels[src]
 
     # ---- dropout masks: element index in C order, whatever the rank
     @cuda.jit
@@ -1049,3 +1107,96 @@ def dropout_mask(seed, stream, keep, out):
     else:
         flat = out if out.ndim == 1 else out.reshape(out.size)
         kernels["mask_1d"][_grid_1d(flat.shape[0]), EW_BLOCK_1D](key, threshold, kept, flat)
+
+
+# ---------------------------------------------------------------- training-loop kernels
+# Beside the standard set (not in ``kernels.KERNELS``, no host counterpart): what
+# ``mlp.epoch_cuda`` needs so that a training step never leaves the GPU. Each is
+# checked against the standard kernels it merges (tests/test_cuda_training.py).
+TRAINING = {
+    "gather_minibatch": ("dropout_mask", "apply_mask"),
+    "softmax_cross_entropy_accumulate": ("softmax_cross_entropy",),
+    "squared_error_accumulate": ("squared_error",),
+    "layer_sgd_update": ("sgd_update", "sgd_update"),
+    "layer_sgd_momentum_update": ("sgd_momentum_update", "sgd_momentum_update"),
+}
+
+_no_labels = {}
+
+
+def _dummy_labels():
+    buf = _no_labels.get("labels")
+    if buf is None:
+        buf = _no_labels["labels"] = cuda.device_array(1, dtype=np.int64)
+    return buf
+
+
+def gather_minibatch(X, perm, start, out, labels=None, labels_out=None, seed=0, stream=0, keep=1.0):
+    """out[i] = X[perm[start + i]] for each row i of ``out``, on the device, in one launch.
+
+    With ``labels``, also labels_out[i] = labels[perm[start + i]]. With keep < 1,
+    ``out`` is multiplied by the input-layer dropout mask the standard kernels
+    would draw: ``dropout_mask(seed, stream, keep, m)`` with m shaped like ``out``,
+    then ``apply_mask`` (bit-identical), without storing the mask (the backward
+    pass never needs the input layer's).
+
+    X (n, d) device; perm (>= start + rows,) int64 device; out (rows, d);
+    labels (n,) and labels_out (rows,) integer device arrays, or None.
+    """
+    rows, d = out.shape
+    if rows == 0 or d == 0:
+        return
+    masked = keep < 1.0
+    key = np.uint64(stream_key(seed, stream) if masked else 0)
+    threshold = np.uint64(keep_threshold(keep) if masked else 0)
+    with_labels = labels is not None
+    if not with_labels:
+        labels = labels_out = _dummy_labels()
+    _ew(out.dtype)["gather_minibatch_2d"][_grid_2d(rows, d), EW_BLOCK_2D](
+        X, perm, np.int64(start), key, threshold, out.dtype.type(1.0 / keep), masked,
+        labels, with_labels, out, labels_out)
+
+
+def softmax_cross_entropy_accumulate(logits, labels, probs, dlogits, loss_out, epoch_stats, step):
+    """``softmax_cross_entropy``, then the epoch's loss bookkeeping, on the device.
+
+    epoch_stats (2,) float64 device array, set to (0, -1) at the start of an epoch:
+    while every minibatch loss so far is finite, epoch_stats[0] += loss * rows;
+    the first non-finite loss writes its ``step`` into epoch_stats[1] and ends the sum.
+    Same launches as ``softmax_cross_entropy`` (the bookkeeping rides on its final
+    reduction), so the loss never has to be read on the host during an epoch.
+    """
+    n = logits.shape[0]
+    blocks = _grid_1d(n, REDUCE_BLOCK)
+    partials = _partials_buffer(blocks)
+    _ew(probs.dtype)["softmax_xent_rows"][blocks, REDUCE_BLOCK](logits, labels, probs, dlogits, partials)
+    _finish_loss(partials, blocks, -1.0, n, loss_out, epoch_stats, step)
+
+
+def squared_error_accumulate(outputs, targets, doutputs, loss_out, epoch_stats, step):
+    """``squared_error``, then the epoch's loss bookkeeping (see ``softmax_cross_entropy_accumulate``)."""
+    n, k = outputs.shape
+    grid = _grid_2d(n, k)
+    blocks = grid[0] * grid[1]
+    partials = _partials_buffer(blocks)
+    _ew(doutputs.dtype)["squared_error_2d"][grid, EW_BLOCK_2D](outputs, targets, doutputs, partials)
+    _finish_loss(partials, blocks, 0.5, n, loss_out, epoch_stats, step)
+
+
+def layer_sgd_update(W, dW, b, db, lr, l2, l1):
+    """``sgd_update(W, dW, lr, l2, l1)`` and ``sgd_update(b, db, lr, 0, 0)`` in one launch.
+
+    W, dW (m, k); b, db (m,).
+    """
+    t = W.dtype.type
+    _launch_2d(_ew(W.dtype)["layer_sgd_2d"], W, W, dW, b, db, t(lr), t(l2), t(l1), bool(l1 > 0))
+
+
+def layer_sgd_momentum_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1):
+    """``sgd_momentum_update`` of W (with l2, l1) and of b (without) in one launch.
+
+    W, dW, VW (m, k); b, db, Vb (m,).
+    """
+    t = W.dtype.type
+    _launch_2d(_ew(W.dtype)["layer_momentum_2d"], W, W, dW, VW, b, db, Vb, t(lr), t(momentum),
+               t(l2), t(l1), bool(l1 > 0))
