@@ -1,0 +1,259 @@
+"""The `mlp` command line: `mlp train` end to end on digits, its files, its errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlp
+from mlp import cli, datasets
+from mlp.plotting import plot_history
+
+REPO = Path(__file__).resolve().parent.parent
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Small and quick: digits (64 features), one narrow hidden layer.
+FAST = ["--dataset", "digits", "--hidden", "32", "--batch-size", "32", "--backend", "cpu", "--quiet"]
+OUTPUT_FILES = {"model.npz", "history.json", "curves.png", "summary.json"}
+
+
+def _read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """One in-process `mlp train` on digits, shared by the checks of its output."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    status = cli.main(["train", *FAST, "--epochs", "4", "--seed", "3", "--out", str(out)])
+    return status, out
+
+
+def test_train_exits_zero_and_writes_exactly_its_four_files(digits_run):
+    status, out = digits_run
+    assert status == 0
+    # No temporary files left behind by the atomic writes.
+    assert {p.name for p in out.iterdir()} == OUTPUT_FILES
+
+
+def test_history_has_one_record_per_epoch(digits_run):
+    _, out = digits_run
+    history = _read_json(out / "history.json")
+    records = history["records"]
+    assert [r["epoch"] for r in records] == [0, 1, 2, 3]  # 0-based, as the trainer counts
+    assert all(np.isfinite(r["train_loss"]) for r in records)
+    assert all(0 <= r["val_accuracy"] <= 1 for r in records)
+    assert history["stop_reason"] == "max_epochs"
+
+
+def test_summary_describes_the_run(digits_run):
+    _, out = digits_run
+    summary = _read_json(out / "summary.json")
+    data = datasets.load_digits(seed=3)
+    assert summary["dataset"] == "digits"
+    assert summary["backend"] == "cpu"
+    assert summary["layer_sizes"] == [64, 32, 10]
+    assert summary["epochs_run"] == 4
+    assert summary["kept_epoch"] == 3  # without early stopping: the last epoch's parameters
+    assert summary["hyperparameters"]["epochs"] == 4
+    assert summary["hyperparameters"]["batch_size"] == 32
+    assert summary["n_train"] + summary["n_validation"] == data.n_train
+    assert summary["n_validation"] == round(cli.DEFAULT_VALIDATION_FRACTION * data.n_train)
+    assert summary["n_test"] == data.n_test
+    assert summary["seconds_per_epoch_median"] > 0
+    assert summary["training_seconds"] >= summary["seconds_per_epoch_median"]
+    # Ten classes: chance is 0.1; four epochs on digits get far above it.
+    assert summary["test_accuracy"] > 0.5
+    assert summary["validation_accuracy"] > 0.5
+
+
+def test_saved_model_predicts_the_reported_test_accuracy(digits_run):
+    _, out = digits_run
+    summary = _read_json(out / "summary.json")
+    net = mlp.load(out / "model.npz", backend="cpu")
+    assert net.layer_sizes == [64, 32, 10]
+    data = datasets.load_digits(seed=3)
+    accuracy = float(np.mean(net.predict(data.X_test) == data.y_test))
+    assert accuracy == pytest.approx(summary["test_accuracy"], abs=1e-12)
+    assert net.metadata["hyperparameters"]["epochs"] == 4
+    assert net.metadata["dataset"] == "digits"
+
+
+def test_curves_are_a_png(digits_run):
+    _, out = digits_run
+    data = (out / "curves.png").read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 1000
+
+
+def test_python_dash_m_mlp_train(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlp", "train", *FAST, "--epochs", "2", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "test accuracy:" in proc.stdout
+    assert "validation accuracy:" in proc.stdout
+    assert "median time per epoch:" in proc.stdout
+    assert {p.name for p in out.iterdir()} == OUTPUT_FILES
+    assert len(_read_json(out / "history.json")["records"]) == 2
+
+
+def test_per_layer_options_reach_the_trainer(tmp_path):
+    out = tmp_path / "run"
+    status = cli.main(["train", *FAST, "--hidden", "16", "8", "--l2", "1e-4", "0", "0",
+                       "--keep-prob", "1", "0.8", "0.5", "--dropout-mode", "per_batch",
+                       "--epochs", "1", "--out", str(out)])
+    assert status == 0
+    summary = _read_json(out / "summary.json")
+    assert summary["layer_sizes"] == [64, 16, 8, 10]
+    assert summary["hyperparameters"]["l2"] == [1e-4, 0.0, 0.0]
+    assert summary["hyperparameters"]["keep_prob"] == [1.0, 0.8, 0.5]
+    assert summary["hyperparameters"]["dropout_mode"] == "per_batch"
+
+
+def test_no_hidden_layer_is_softmax_regression_with_default_input_dropout(tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--hidden", "--epochs", "1", "--out", str(out)]) == 0
+    summary = _read_json(out / "summary.json")
+    assert summary["layer_sizes"] == [64, 10]
+    assert summary["hyperparameters"]["keep_prob"] == [cli.DEFAULT_KEEP_INPUT]
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path):
+    out = tmp_path / "run"
+    status = cli.main(["train", *FAST, "--epochs", "30", "--early-stopping", "--patience", "2",
+                       "--lr", "0.3", "--out", str(out)])
+    assert status == 0
+    summary = _read_json(out / "summary.json")
+    history = _read_json(out / "history.json")
+    assert summary["stop_reason"] in ("early_stopping", "max_epochs")
+    assert summary["kept_epoch"] == summary["best_epoch"]
+    best = min(r["val_loss"] for r in history["records"])
+    # Improvements smaller than the trainer's tol (1e-4) do not move the best epoch.
+    assert history["records"][summary["best_epoch"]]["val_loss"] <= best + 1e-4
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "many"], "--epochs"),
+    (["--lr", "-0.1"], "--lr"),
+    (["--keep-prob", "1.5"], "--keep-prob"),
+    (["--momentum", "1"], "--momentum"),
+    (["--validation-fraction", "1"], "--validation-fraction"),
+    (["--dataset", "cifar10"], "--dataset"),
+    (["--backend", "tpu"], "--backend"),
+    (["--hidden", "0"], "--hidden"),
+    (["--l2", "-1"], "--l2"),
+    (["--l2", "1e-4", "1e-4", "1e-4"], "--l2"),          # 2 weight matrices, not 3
+    (["--keep-prob", "0.9", "0.5", "0.5"], "--keep-prob"),  # input + 1 hidden, not 3
+    (["--data-dir", "/nonexistent"], "--data-dir"),        # digits takes no directory
+    (["--early-stopping", "--validation-fraction", "0"], "--early-stopping"),
+])
+def test_bad_arguments_exit_2_naming_the_option(args, option, tmp_path, capsys):
+    out = tmp_path / "run"
+    status = cli.main(["train", *FAST, "--epochs", "1", "--out", str(out), *args])
+    assert status == 2
+    assert option in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_explicit_fashion_mnist_missing_is_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    status = cli.main(["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "empty"),
+                       "--out", str(out), "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "apt-get install dataset-fashion-mnist" in err
+    assert "not found" in err
+    assert not out.exists()
+
+
+def test_auto_with_a_data_dir_does_not_fall_back(tmp_path, capsys):
+    status = cli.main(["train", "--dataset", "auto", "--data-dir", str(tmp_path), "--quiet",
+                       "--out", str(tmp_path / "run")])
+    assert status == 2
+    assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+def test_auto_falls_back_to_digits_with_a_notice(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(datasets, "DEFAULT_FASHION_MNIST_DIR", tmp_path / "no-fashion-mnist")
+    monkeypatch.delenv("MLP_DATA", raising=False)
+    out = tmp_path / "run"
+    args = [a for a in FAST if a not in ("--dataset", "digits")]
+    status = cli.main(["train", "--dataset", "auto", *args, "--epochs", "1", "--out", str(out)])
+    assert status == 0
+    # Shown even with --quiet: the numbers are about another data set than asked.
+    assert "training on scikit-learn's digits instead" in capsys.readouterr().err
+    summary = _read_json(out / "summary.json")
+    assert summary["dataset"] == "digits"
+    assert "dataset-fashion-mnist" in summary["dataset_notice"]
+
+
+def test_keyboard_interrupt_keeps_the_model_writes_the_files_and_exits_130(tmp_path, monkeypatch):
+    real_progress = cli._progress
+
+    def progress_interrupted_at_epoch_2(args, total):
+        bar, callback = real_progress(args, total)
+
+        def interrupting(record):
+            callback(record)
+            if len(seen) == 1:
+                raise KeyboardInterrupt
+            seen.append(record)
+
+        seen = []
+        return bar, interrupting
+
+    monkeypatch.setattr(cli, "_progress", progress_interrupted_at_epoch_2)
+    out = tmp_path / "run"
+    status = cli.main(["train", *FAST, "--epochs", "10", "--out", str(out)])
+    assert status == 130
+    assert {p.name for p in out.iterdir()} == OUTPUT_FILES
+    summary = _read_json(out / "summary.json")
+    assert summary["stop_reason"] == "interrupted"
+    assert summary["kept_epoch"] == summary["best_epoch"]
+    assert summary["epochs_run"] < 10
+    assert summary["test_accuracy"] > 0.1
+
+
+def test_search_without_mlp_search_is_a_clear_error(monkeypatch, capsys):
+    # None in sys.modules makes `import mlp.search` raise ImportError.
+    monkeypatch.setitem(sys.modules, "mlp.search", None)
+    monkeypatch.delattr(mlp, "search", raising=False)
+    status = cli.main(["search", "--anything"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "search" in err and "mlp.search" in err
+
+
+def test_help_and_version_exit_zero(capsys):
+    assert cli.main(["--version"]) == 0
+    assert mlp.__version__ in capsys.readouterr().out
+    assert cli.main(["train", "--help"]) == 0
+    help_text = capsys.readouterr().out
+    for option in ("--dataset", "--hidden", "--keep-prob", "--l2", "--early-stopping", "--out"):
+        assert option in help_text
+
+
+def test_no_subcommand_is_a_usage_error(capsys):
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_write_json_replaces_nan_with_null(tmp_path):
+    path = tmp_path / "x.json"
+    cli.write_json(path, {"a": float("nan"), "b": [1.5, np.float32(2.0), float("inf")], "c": np.int64(3)})
+    assert _read_json(path) == {"a": None, "b": [1.5, 2.0, None], "c": 3}
+    assert os.listdir(tmp_path) == ["x.json"]
+
+
+def test_plot_history_skips_missing_values_and_rejects_bad_records(tmp_path):
+    records = [{"epoch": 1, "train_loss": 1.0, "val_loss": None, "val_accuracy": float("nan")},
+               {"epoch": 2, "train_loss": 0.5, "val_loss": 0.6, "val_accuracy": 0.8}]
+    path = plot_history(records, tmp_path / "c.png", title="t", kept_epoch=2)
+    assert path.read_bytes().startswith(PNG_MAGIC)
+    with pytest.raises(ValueError, match="records\\[0\\]"):
+        plot_history([{"loss": 1.0}], tmp_path / "d.png")
