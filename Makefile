@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: train test bench clean
+.PHONY: train test bench clean fashion-mnist
 
 $(VENV)/.stamp-base:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,33 @@ $(VENV)/.stamp-train: setup.cfg pyproject.toml $(VENV)/.stamp-base
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -q -p no:cacheprovider tests benchmarks --benchmark-disable
 
-train: $(VENV)/.stamp-train
+# The full suite, timed (the `test` target runs it once as a smoke pass), then RESULTS.md
+# and results.png from its JSON. Autosaved runs under .benchmarks/ allow
+# `pytest benchmarks --benchmark-only --benchmark-compare`.
+bench: $(VENV)/.stamp-test
+	$(PY) -m pytest -q -p no:cacheprovider benchmarks --benchmark-only \
+		--benchmark-json benchmarks/results.json --benchmark-autosave \
+		--benchmark-max-time=0.1 --benchmark-min-time=0.0005 --benchmark-min-rounds=5 --benchmark-disable-gc \
+		--benchmark-columns=median,iqr,rounds --benchmark-sort=name
+	$(PY) benchmarks/report.py benchmarks/results.json
+
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist package when it is missing
+# and apt-get can be used (root); otherwise `mlp train` falls back to digits and says so.
+fashion-mnist:
+	@if [ ! -e $(FASHION_MNIST)/train-images-idx3-ubyte.gz ] && [ ! -e $(FASHION_MNIST)/train-images-idx3-ubyte ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Fashion-MNIST (apt-get install dataset-fashion-mnist)"; \
+			(apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+			 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)) || \
+			echo "Could not install dataset-fashion-mnist; training on scikit-learn's digits instead"; \
+		else \
+			echo "Fashion-MNIST is not installed and apt-get is not usable here; training on scikit-learn's digits instead"; \
+		fi; \
+	fi
+
+train: $(VENV)/.stamp-train fashion-mnist
 	$(PY) -m mlp train
 
 clean:

@@ -1,0 +1,432 @@
+"""Write benchmarks/RESULTS.md and benchmarks/results.png from a pytest-benchmark JSON file.
+
+    python benchmarks/report.py [benchmarks/results.json] [--markdown PATH] [--png PATH]
+
+Every number is the median of the benchmark's rounds. Speed-ups are "peer
+time / this time", so above 1 means faster than the peer; the GEMM-floor ratio
+is "this time / floor time", at least 1 in principle. The benchmarks record
+what each one is (kernel, variant, shape, FLOPs, role) in ``extra_info``; this
+script only reads that, never the test names.
+"""
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from cases import FUSED_ELEMENTWISE, FUSED_TARGET_BATCH, FUSED_TARGET_NET, FUSED_TARGET_SPEEDUP
+
+HERE = Path(__file__).resolve().parent
+HOST_BACKENDS = ("numpy", "cpu")
+# The issue's targets for the cpu backend's epoch of 784-256-10.
+TARGET_BATCH = 64
+FLOOR_MAX_RATIO = 1.15
+TORCH_MIN_SPEEDUP = 2.5
+NUMPY_MIN_SPEEDUP = 1.4
+TORCH_DROPOUT_MIN_SPEEDUP = 4.0
+BUSY_WARNING = 0.05
+AMD_FAMILIES = {"23": "Zen / Zen 2", "25": "Zen 3 / Zen 4", "26": "Zen 5"}
+
+
+# ------------------------------------------------------------------ formatting
+def fmt_time(seconds):
+    if seconds is None:
+        return "—"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale or unit == "µs":
+            return f"{seconds / scale:.3g} {unit}"
+
+
+def fmt_seconds(value):
+    return "—" if value is None else f"{value:.3f}"
+
+
+def fmt_ratio(value):
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def fmt_number(value):
+    """Three significant digits, never in exponent notation."""
+    if value is None:
+        return "—"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def ratio(numerator, denominator):
+    if numerator is None or denominator in (None, 0):
+        return None
+    return numerator / denominator
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the results
+class Results:
+    """The benchmarks of one run, by role, with the medians the report compares."""
+
+    def __init__(self, data):
+        self.data = data
+        self.machine = data.get("machine_info", {})
+        self.by_role = defaultdict(list)
+        for bench in data.get("benchmarks", []):
+            if bench.get("stats") and "role" in bench.get("extra_info", {}):
+                self.by_role[bench["extra_info"]["role"]].append(bench)
+        if not self.by_role:
+            raise SystemExit("no timed benchmarks in the JSON (was it written under --benchmark-disable?)")
+
+    @staticmethod
+    def median(bench):
+        return bench["stats"]["median"]
+
+    # -------------------------------------------------------------- sgemm
+    def sgemm_rates(self):
+        """[(variant, GFLOP/s)], fastest first."""
+        rates = [(b["extra_info"]["variant"], b["extra_info"]["flops"] / self.median(b) / 1e9)
+                 for b in self.by_role["sgemm"]]
+        return sorted(rates, key=lambda item: -item[1])
+
+    def sgemm_peak(self):
+        rates = self.sgemm_rates()
+        return rates[0] if rates else (None, None)
+
+    # -------------------------------------------------------------- kernels
+    def kernel_groups(self):
+        """{kernel: {group: {variant: benchmark}}}, in the order the suite ran them."""
+        groups = defaultdict(lambda: defaultdict(dict))
+        for bench in self.by_role["kernel"]:
+            info = bench["extra_info"]
+            groups[info["kernel"]][bench["group"]][info["variant"]] = bench
+        return groups
+
+    # -------------------------------------------------------------- epochs
+    def epochs(self):
+        """{group: [benchmark]} of the training-epoch benchmarks."""
+        groups = defaultdict(list)
+        for bench in self.by_role["epoch"]:
+            groups[bench["group"]].append(bench)
+        return groups
+
+    def epoch_time(self, implementation, batch, dropout):
+        for bench in self.by_role["epoch"]:
+            info = bench["extra_info"]
+            if info["implementation"] == implementation and info["batch"] == batch and info["dropout"] == dropout:
+                return self.median(bench)
+        return None
+
+    def interleaved(self, batch):
+        """{(implementation, dropout): median seconds} of the round-robin target run at ``batch``, or {}."""
+        for bench in self.by_role["epoch_interleaved"]:
+            if bench["extra_info"]["batch"] == batch:
+                return {(e["implementation"], e["dropout"]): e["median"] for e in bench["extra_info"]["epochs"]}
+        return {}
+
+    def floor_epoch(self, backend, batch):
+        """Seconds of an epoch of nothing but the five products: the step time times the steps.
+
+        A host backend is held to the faster of the host BLAS paths; another
+        backend (a GPU) to its own products."""
+        candidates = []
+        for bench in self.by_role["gemm_floor"]:
+            info = bench["extra_info"]
+            same_device = info["backend"] in HOST_BACKENDS if backend in HOST_BACKENDS else info["backend"] == backend
+            if info["batch"] == batch and same_device:
+                candidates.append(self.median(bench) * info["steps_per_epoch"])
+        return min(candidates, default=None)
+
+
+# ------------------------------------------------------------------ sections
+def machine_section(results):
+    info = results.machine
+    bench = info.get("mlp_bench", {})
+    cpu = bench.get("cpu", {})
+    family = cpu.get("family")
+    microarchitecture = AMD_FAMILIES.get(family) if "AMD" in cpu.get("model", "") else None
+    cpu_line = (f"{cpu.get('model', info.get('cpu', {}).get('brand_raw', '?'))}, family {family} model "
+                f"{cpu.get('model_number')}" + (f" ({microarchitecture})" if microarchitecture else "")
+                + f", {bench.get('cores_usable', '?')} usable cores, SIMD {', '.join(cpu.get('simd', []))}")
+    threads = bench.get("threads", {})
+    busy = bench.get("others_cpu_share", {})
+    busy_line = ("- Other processes' share of the CPUs while this one slept 1 s: "
+                 + ", ".join(f"{when} the run {share:.0%}" for when, share in busy.items() if share is not None))
+    if any(share is not None and share > BUSY_WARNING for share in busy.values()):
+        busy_line += (f" — **above {BUSY_WARNING:.0%}: the machine was not quiet; BLAS-bound timings with "
+                      f"{threads.get('setting')} threads are unreliable (a 2-thread BLAS call stalls while "
+                      "another process holds a core). Rerun when it is idle.**")
+    lines = [
+        f"- Run: {results.data.get('datetime', '?')} (pytest-benchmark {results.data.get('version', '?')})",
+        f"- CPU: {cpu_line}",
+        f"- Threads: {threads.get('setting')} for every pool: BLAS and OpenMP via threadpoolctl "
+        f"`threadpool_limits({threads.get('blas_and_openmp_limit')})`, `numba.set_num_threads"
+        f"({threads.get('numba')})` (threading layer: {threads.get('numba_threading_layer')}), "
+        f"`torch.set_num_threads({threads.get('torch')})`. The pools take turns; none runs beside another.",
+    ]
+    for pool in bench.get("threadpools", []):
+        if pool.get("user_api") == "blas":
+            lines.append(f"- BLAS: {pool.get('internal_api')} {pool.get('version')}, kernel "
+                         f"`{pool.get('architecture')}`, {pool.get('threading_layer')}, "
+                         f"{pool.get('num_threads')} threads — `{Path(pool.get('filepath', '')).name}`")
+    torch_build = bench.get("torch_build", {})
+    if torch_build:
+        lines.append(f"- PyTorch's BLAS: {torch_build.get('math_library')} (CPU capability "
+                     f"{torch_build.get('cpu_capability')})")
+    if busy:
+        lines.append(busy_line)
+    environment = {k: v for k, v in bench.get("environment", {}).items() if v is not None}
+    if environment:
+        lines.append("- Environment: " + ", ".join(f"`{k}={v}`" for k, v in environment.items()))
+    versions = bench.get("versions", {})
+    if versions:
+        lines.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    lines.append(f"- Backends timed: {', '.join(bench.get('backends', []))}")
+    return "## Machine\n\n" + "\n".join(lines)
+
+
+def _percent(fraction):
+    return f"{fraction * 100:.1f}%" if fraction < 0.1 else f"{fraction * 100:.0f}%"
+
+
+def _verdict_at_least(measured, target):
+    if measured is None:
+        return "not measured"
+    if measured >= target:
+        return f"**met** ({measured:.3f}× ≥ {target}×)"
+    return f"**missed** by {_percent(1 - measured / target)} ({measured:.3f}× < {target}×)"
+
+
+def _verdict_at_most(measured, target):
+    if measured is None:
+        return "not measured"
+    if measured <= target:
+        return f"**met** ({measured:.3f}× ≤ {target}×)"
+    return f"**missed** by {_percent(measured / target - 1)} ({measured:.3f}× > {target}×)"
+
+
+def target_rows(results):
+    """[(target, verdict)] for every target of the issue, in its order.
+
+    The epoch targets compare medians of the interleaved run when there is
+    one (the contenders saw the same load), else of the separate benchmarks."""
+    b = TARGET_BATCH
+    interleaved = results.interleaved(b)
+
+    def epoch(implementation, dropout):
+        if interleaved:
+            return interleaved.get((implementation, dropout))
+        return results.epoch_time(implementation, b, dropout)
+
+    floor = interleaved.get(("GEMM floor", "none")) if interleaved else results.floor_epoch("cpu", b)
+    cpu = epoch("numba-mlp cpu", "none")
+    rows = [
+        (f"cpu epoch 784-256-10, batch {b}, within {FLOOR_MAX_RATIO}× of the GEMM floor",
+         _verdict_at_most(ratio(cpu, floor), FLOOR_MAX_RATIO)),
+        (f"cpu epoch ≥ {TORCH_MIN_SPEEDUP}× faster than PyTorch CPU",
+         _verdict_at_least(ratio(epoch("PyTorch", "none"), cpu), TORCH_MIN_SPEEDUP)),
+        (f"cpu epoch ≥ {NUMPY_MIN_SPEEDUP}× faster than the numpy backend",
+         _verdict_at_least(ratio(epoch("numba-mlp numpy", "none"), cpu), NUMPY_MIN_SPEEDUP)),
+    ]
+    torch_dropout = epoch("PyTorch", "torch.nn.Dropout")
+    for mode in ("per_sample", "per_batch"):
+        rows.append((f"cpu epoch with dropout 0.8/0.5 ({mode}) ≥ {TORCH_DROPOUT_MIN_SPEEDUP}× faster than "
+                     "PyTorch with nn.Dropout",
+                     _verdict_at_least(ratio(torch_dropout, epoch("numba-mlp cpu", mode)),
+                                       TORCH_DROPOUT_MIN_SPEEDUP)))
+    for kernel, group, variants in fused_target_cases(results):
+        speedup = ratio(results.median(variants["numpy"]), results.median(variants["cpu"]))
+        rows.append((f"`{kernel}` ≥ {FUSED_TARGET_SPEEDUP:g}× faster than NumPy: {group}",
+                     _verdict_at_least(speedup, FUSED_TARGET_SPEEDUP)))
+    return rows
+
+
+def fused_target_cases(results):
+    """The fused kernels at the target's shapes: batch 128 of 784-256-10, and its weight shapes for
+    the parameter kernels (which do not depend on the batch)."""
+    found = []
+    for kernel, groups in results.kernel_groups().items():
+        if kernel not in FUSED_ELEMENTWISE:
+            continue
+        for group, variants in groups.items():
+            info = next(iter(variants.values()))["extra_info"]
+            if (info["net"] == FUSED_TARGET_NET and info["batch"] in (FUSED_TARGET_BATCH, None)
+                    and "numpy" in variants and "cpu" in variants):
+                found.append((kernel, group, variants))
+    return found
+
+
+def targets_section(results):
+    source = ("the interleaved run (below)" if results.interleaved(TARGET_BATCH)
+              else "the separate epoch benchmarks (no interleaved run in this JSON)")
+    return (f"## Targets\n\nEpoch targets from {source}; kernel targets from the kernel tables.\n\n"
+            + table(("target", "result"), target_rows(results)))
+
+
+def interleaved_section(results):
+    out = []
+    for bench in results.by_role["epoch_interleaved"]:
+        info = bench["extra_info"]
+        floor = next((e["median"] for e in info["epochs"] if e["implementation"] == "GEMM floor"), None)
+        rows = [(e["implementation"], e["dropout"], fmt_seconds(e["median"]),
+                 " ".join(f"{t:.3f}" for t in e["seconds"]), fmt_ratio(ratio(e["median"], floor)))
+                for e in sorted(info["epochs"], key=lambda e: e["median"])]
+        out.append(f"### Interleaved: {info['net']} n={info['batch']} ({info['rows']} rows, one epoch of each "
+                   "per round, rotating order)\n\n"
+                   + table(("implementation", "dropout", "median s", "rounds s", "÷ GEMM floor"), rows))
+    return "\n\n".join(out)
+
+
+def epoch_section(results):
+    out = ["## Training epoch (784-256-10, float32, plain SGD)",
+           "Seconds per epoch are the whole `fit` call (input checks included); \"loop\" is the epoch loop "
+           "alone as the History clocks it. Speed-ups are peer ÷ this; the floor column is this ÷ GEMM floor "
+           "(the five products of a step, alone, times the steps of an epoch; see below)."]
+    for group, benches in results.epochs().items():
+        rows = []
+        any_info = benches[0]["extra_info"]
+        batch = any_info["batch"]
+        torch_time = next((results.median(b) for b in benches if b["extra_info"]["implementation"] == "PyTorch"), None)
+        sklearn_time = next((results.median(b) for b in benches
+                             if b["extra_info"]["implementation"] == "scikit-learn"), None)
+        for bench in sorted(benches, key=results.median):
+            info = bench["extra_info"]
+            seconds = results.median(bench)
+            numpy_time = (results.epoch_time("numba-mlp numpy", batch, info["dropout"])
+                          if info["implementation"].startswith("numba-mlp") else None)
+            backend = info.get("backend", "cpu")
+            rows.append((info["implementation"], info["dropout"], fmt_seconds(seconds),
+                         fmt_seconds(info.get("epoch_loop_seconds_median")),
+                         fmt_ratio(ratio(torch_time, seconds)), fmt_ratio(ratio(sklearn_time, seconds)),
+                         fmt_ratio(ratio(numpy_time, seconds)),
+                         fmt_ratio(ratio(seconds, results.floor_epoch(backend, batch)))))
+        out.append(f"### {group} ({any_info['rows']} rows)\n\n" + table(
+            ("implementation", "dropout", "s/epoch", "loop s", "PyTorch ÷ this", "scikit-learn ÷ this",
+             "numpy backend ÷ this", "this ÷ GEMM floor"), rows))
+    floor_rows = []
+    for bench in results.by_role["gemm_floor"]:
+        info = bench["extra_info"]
+        step = results.median(bench)
+        floor_rows.append((info["implementation"], info["batch"], fmt_time(step), f"{info['steps_per_epoch']:.1f}",
+                           fmt_seconds(step * info["steps_per_epoch"]), fmt_number(info["flops"] / step / 1e9)))
+    if floor_rows:
+        out.append("### GEMM floor\n\n" + table(
+            ("BLAS path", "batch", "per step", "steps/epoch", "s/epoch", "GFLOP/s"), floor_rows))
+    return "\n\n".join(out)
+
+
+def sgemm_section(results):
+    rows = [(variant, f"{rate:.1f}") for variant, rate in results.sgemm_rates()]
+    return ("## sgemm 1024³ float32\n\nThe fastest of these is the \"% of sgemm\" yardstick below.\n\n"
+            + table(("variant", "GFLOP/s"), rows))
+
+
+def compile_section(results):
+    rows = []
+    for bench in results.by_role["compile"]:
+        info = bench["extra_info"]
+        rows.append((info["cache"], fmt_seconds(results.median(bench)), fmt_number(info.get("import_seconds")),
+                     fmt_number(info.get("first_calls_seconds")), info.get("functions", "—")))
+    return ("## JIT compilation (cpu backend, fresh process)\n\n"
+            + table(("cache", "process s", "import s", "first calls s", "functions called"), rows))
+
+
+def kernel_section(results):
+    peak_variant, peak = results.sgemm_peak()
+    out = ["## Kernels",
+           f"Median per call. ×numpy and ×PyTorch are their time ÷ this time; % of sgemm is against "
+           f"{fmt_number(peak)} GFLOP/s ({peak_variant}, above). Elementwise kernels are memory-bound: "
+           "their GFLOP/s is small by nature."]
+    for kernel, groups in results.kernel_groups().items():
+        rows = []
+        for group, variants in groups.items():
+            numpy_time = results.median(variants["numpy"]) if "numpy" in variants else None
+            torch_time = results.median(variants["torch"]) if "torch" in variants else None
+            for variant, bench in variants.items():
+                seconds = results.median(bench)
+                flops = bench["extra_info"]["flops"]
+                gflops = None if flops is None else flops / seconds / 1e9
+                rows.append((group.removeprefix(kernel + " "), variant, fmt_time(seconds),
+                             fmt_ratio(ratio(numpy_time, seconds)) if variant != "numpy" else "",
+                             fmt_ratio(ratio(torch_time, seconds)) if variant != "torch" else "",
+                             fmt_number(gflops), fmt_number(None if gflops is None or not peak else
+                                                            100 * gflops / peak)))
+        out.append(f"### `{kernel}`\n\n" + table(
+            ("shape (net, layer, batch)", "variant", "median", "×numpy", "×PyTorch", "GFLOP/s", "% of sgemm"),
+            rows))
+    return "\n\n".join(out)
+
+
+# ------------------------------------------------------------------ chart
+def write_chart(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epoch_groups = results.epochs()
+    fused = fused_target_cases(results)
+    bars = max(sum(len(b) + 1 for b in epoch_groups.values()), len(fused))
+    fig, (ax_epoch, ax_fused) = plt.subplots(1, 2, figsize=(13, max(4.0, 0.3 * bars)))
+    labels, values, colours = [], [], []
+    palette = {"numba-mlp cpu": "tab:blue", "numba-mlp numpy": "tab:orange", "PyTorch": "tab:red",
+               "scikit-learn": "tab:green", "GEMM floor": "tab:gray"}
+    for group, benches in epoch_groups.items():
+        info = benches[0]["extra_info"]
+        bars = [(f"{b['extra_info']['implementation']} {b['extra_info']['dropout']}", results.median(b),
+                 b["extra_info"]["implementation"]) for b in sorted(benches, key=results.median)]
+        floor = results.floor_epoch("cpu", info["batch"])
+        if floor is not None:
+            bars.append(("GEMM floor", floor, "GEMM floor"))
+        for name, seconds, implementation in bars:
+            labels.append(f"n={info['batch']} | {name}")
+            values.append(seconds)
+            colours.append(palette.get(implementation, "tab:purple"))
+    ax_epoch.barh(range(len(values)), values, color=colours)
+    ax_epoch.set_yticks(range(len(values)), labels, fontsize=7)
+    ax_epoch.invert_yaxis()
+    ax_epoch.set_xlabel("seconds per epoch (median)")
+    ax_epoch.set_title("training epoch, 784-256-10, float32", fontsize=10)
+    names, speedups = [], []
+    for kernel, group, variants in fused:
+        info = variants["cpu"]["extra_info"]
+        names.append(f"{kernel} {info['where']} {info['shape'].split(',')[0]}")
+        speedups.append(ratio(results.median(variants["numpy"]), results.median(variants["cpu"])))
+    ax_fused.barh(range(len(speedups)), speedups, color="tab:blue")
+    ax_fused.axvline(FUSED_TARGET_SPEEDUP, color="black", linestyle="--", label=f"target {FUSED_TARGET_SPEEDUP:g}×")
+    ax_fused.set_yticks(range(len(speedups)), names, fontsize=7)
+    ax_fused.invert_yaxis()
+    ax_fused.set_xlabel("cpu backend speed-up over the NumPy expression")
+    ax_fused.set_title(f"fused kernels, {FUSED_TARGET_NET} batch {FUSED_TARGET_BATCH}", fontsize=10)
+    ax_fused.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ main
+def render(results, png_name):
+    sections = (
+        "# numba-mlp benchmark results",
+        "Written by `benchmarks/report.py` from the pytest-benchmark JSON of `make bench`. "
+        f"Chart: [{png_name}]({png_name}).",
+        machine_section(results), targets_section(results), epoch_section(results), interleaved_section(results),
+        sgemm_section(results), compile_section(results), kernel_section(results),
+    )
+    return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", nargs="?", default=HERE / "results.json", type=Path)
+    parser.add_argument("--markdown", default=HERE / "RESULTS.md", type=Path)
+    parser.add_argument("--png", default=HERE / "results.png", type=Path)
+    args = parser.parse_args(argv)
+    results = Results(json.loads(args.json.read_text()))
+    args.markdown.write_text(render(results, args.png.name))
+    write_chart(results, args.png)
+    print(f"wrote {args.markdown} and {args.png}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
