@@ -7,7 +7,7 @@ import kernels
 
 from . import _validation as v
 from .init import INITS, init_parameters
-from .propagation import Workspace, backward, forward, output_loss
+from .propagation import Workspace, backward, chunked_workspaces, forward, output_loss
 
 OUTPUTS = ("softmax", "identity")
 
@@ -238,14 +238,8 @@ class MLP:
         K = self._K
         n = X.shape[0]
         out = np.empty((n, self.n_outputs), self.dtype)
-        workspaces = {}
-        for start in range(0, n, chunk):
-            stop = min(n, start + chunk)
-            rows = stop - start
-            ws = workspaces.get(rows)
-            if ws is None:
-                ws = workspaces[rows] = Workspace(K, self.layer_sizes, rows, self.dtype)
-            masks = None if masks_for_chunk is None else masks_for_chunk(rows)
+        for start, stop, ws in chunked_workspaces(K, self.layer_sizes, n, self.dtype, chunk, {}):
+            masks = None if masks_for_chunk is None else masks_for_chunk(stop - start)
             forward(K, self.weights, self.biases, K.to_device(X[start:stop]), ws, masks)
             if self.output == "softmax":
                 K.softmax(ws.Z[-1], ws.outputs)

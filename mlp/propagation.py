@@ -33,6 +33,21 @@ class Workspace:
         self.loss = K.zeros((1,), np.float64)
 
 
+def chunked_workspaces(K, layer_sizes, n, dtype, chunk, workspaces):
+    """Yield (start, stop, workspace) over ``n`` rows, ``chunk`` at a time.
+
+    ``workspaces`` (rows -> Workspace) keeps the buffers between calls, so a
+    repeated evaluation allocates nothing.
+    """
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        rows = stop - start
+        ws = workspaces.get(rows)
+        if ws is None:
+            ws = workspaces[rows] = Workspace(K, layer_sizes, rows, dtype)
+        yield start, stop, ws
+
+
 def _mask(masks, j):
     return None if masks is None else masks[j]
 

@@ -960,13 +960,9 @@ def _row(index, key, record):
 # mlp search
 # --------------------------------------------------------------------------- #
 def _cli_number(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number; got {text!r}")
-    return value
+    from .cli import _float  # one parser of numbers for every subcommand
+
+    return _float(text)
 
 
 def _cli_candidate(text):

@@ -64,7 +64,7 @@ import numpy as np
 
 from . import _validation as v
 from . import persistence
-from .propagation import Workspace, backward, forward, output_loss
+from .propagation import Workspace, backward, chunked_workspaces, forward, output_loss
 
 DROPOUT_MODES = ("per_sample", "per_batch")
 MONITORS = ("val_loss", "val_accuracy")
@@ -414,15 +414,10 @@ def evaluate(net, X, Y, chunk=EVAL_CHUNK, workspaces=None):
     correct = 0
     if workspaces is None:
         workspaces = {}
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        rows = stop - start
-        ws = workspaces.get(rows)
-        if ws is None:
-            ws = workspaces[rows] = Workspace(K, net.layer_sizes, rows, net.dtype)
+    for start, stop, ws in chunked_workspaces(K, net.layer_sizes, n, net.dtype, chunk, workspaces):
         forward(K, net.weights, net.biases, K.to_device(X[start:stop]), ws)
         output_loss(K, net.output, ws, K.to_device(Y[start:stop]))
-        total += float(K.to_host(ws.loss)[0]) * rows
+        total += float(K.to_host(ws.loss)[0]) * (stop - start)
         if net.output == "softmax":
             correct += int((K.to_host(ws.Z[-1]).argmax(axis=1) == Y[start:stop]).sum())
     accuracy = correct / n if net.output == "softmax" else None
