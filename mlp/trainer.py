@@ -16,7 +16,8 @@ Semantics, the same on every backend:
   ``t * n_layers + j`` of ``K.dropout_mask(seed, stream, keep, out)``, the
   counter-based generator every backend shares: the same seed, data and
   configuration give the same parameters on numpy and cpu (to rounding), and
-  bit-identical ones run after run on one backend.
+  bit-identical ones run after run on one backend with the same BLAS thread
+  count (threads change the order of BLAS's sums, and so the last bits).
 * ``dropout_mode="per_sample"``: each example of the minibatch gets its own
   mask, shape (nb, width). ``"per_batch"``: the lecture's literal reduced
   network, one (width,) mask per minibatch; the kept units are gathered into
