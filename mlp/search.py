@@ -122,6 +122,7 @@ import numpy as np
 import kernels
 
 from . import _validation as v
+from . import cli
 from ._version import __version__
 from .datasets import load_dataset, train_validation_split
 from .model import MLP
@@ -959,10 +960,10 @@ def _row(index, key, record):
 # --------------------------------------------------------------------------- #
 # mlp search
 # --------------------------------------------------------------------------- #
-def _cli_number(text):
-    from .cli import _float  # one parser of numbers for every subcommand
-
-    return _float(text)
+# One parser per kind of number for every subcommand: the CLI's.
+_cli_number = cli._float
+_cli_int = cli._positive_int
+_cli_seed = cli._non_negative_int
 
 
 def _cli_candidate(text):
@@ -984,31 +985,11 @@ def _cli_candidate(text):
     return _cli_number(text)
 
 
-def _cli_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
-    return value
-
-
 def _cli_hidden(text):
     """'256', '512-256' or '512,256' (two hidden layers), 'none' (no hidden layer)."""
     if text.strip().lower() == "none":
         return ()
     return tuple(_cli_int(t) for t in text.replace(",", "-").split("-"))
-
-
-def _cli_seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value}")
-    return value
 
 
 def _cli_fraction(text):
@@ -1024,7 +1005,6 @@ def add_cli_arguments(parser):
     Each option of the space takes one or more candidates; one candidate fixes
     the value. Defaults not searched are those of ``mlp train``.
     """
-    from . import cli
 
     parser.description = (
         "Grid or random search of hyper-parameters, each trial trained on the training split and "
@@ -1119,7 +1099,6 @@ def run_cli(args):
     0: done; 1: incomplete (a worker died; rerun the same command to finish);
     2: bad arguments or data; 130: interrupted (finished trials are journalled).
     """
-    from . import cli
 
     def say(message):
         if not args.quiet:
