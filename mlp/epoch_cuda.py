@@ -45,6 +45,8 @@ import numpy as np
 
 from kernels import cuda_backend as C
 
+from .trainer import _Runner
+
 # Share of the free device memory the resident training data may take; the rest
 # is left to the buffers, the evaluation and whatever else runs on the GPU.
 RESIDENT_SHARE = 0.5
@@ -75,7 +77,7 @@ class _StepBuffers:
         self.loss = C.zeros((1,), np.float64)
 
 
-class CudaRunner:
+class CudaRunner(_Runner):
     """The trainer's engine on the cuda backend; see the module docstring.
 
     Parameters
@@ -100,13 +102,8 @@ class CudaRunner:
         if cfg.dropout_mode == "per_batch" and any(p < 1 for p in keep):
             raise ValueError("dropout_mode 'per_batch' (the reduced network) is not implemented on the "
                              "'cuda' backend; use dropout_mode='per_sample', or the 'cpu' or 'numpy' backend")
-        self.net = net
-        self.batch = batch
-        self.l2 = [float(a) for a in l2]
-        self.l1 = [float(a) for a in l1]
-        self.keep = [float(p) for p in keep]
-        self.momentum = float(cfg.momentum)
-        self.seed = int(cfg.seed)
+        # net, batch, l2, l1, keep, momentum, seed and the velocities (device arrays)
+        super().__init__(net, cfg, X, y, batch, l2, l1, keep)
         self.is_softmax = net.output == "softmax"
         dtype = net.dtype
         n = X.shape[0]
@@ -115,11 +112,6 @@ class CudaRunner:
         targets_shape = () if self.is_softmax else (sizes[-1],)
         self.buffers = {rows: _StepBuffers(sizes, rows, dtype, self.keep, targets_shape)
                         for rows in {batch, n % batch} - {0}}
-        if self.momentum > 0:
-            self.vel_w = [C.zeros(tuple(W.shape), dtype) for W in net.weights]
-            self.vel_b = [C.zeros(tuple(b.shape), dtype) for b in net.biases]
-        else:
-            self.vel_w = self.vel_b = None
         self.epoch_stats = C.zeros((2,), np.float64)
         self._stats_start = np.array([0.0, -1.0])
 
@@ -146,14 +138,6 @@ class CudaRunner:
             self.order = C.to_device(np.arange(self.chunk_rows, dtype=np.int64))
 
     # ------------------------------------------------------------ velocities
-    def get_velocities(self):
-        """Host copies (vel_w, vel_b); zeros when momentum is 0."""
-        net = self.net
-        if self.vel_w is None:
-            return ([np.zeros(tuple(W.shape), net.dtype) for W in net.weights],
-                    [np.zeros(tuple(b.shape), net.dtype) for b in net.biases])
-        return [C.to_host(V).copy() for V in self.vel_w], [C.to_host(V).copy() for V in self.vel_b]
-
     def set_velocities(self, velocities):
         """Copy host velocities (vel_w, vel_b) to the device; ignored when momentum is 0."""
         if self.vel_w is None:
