@@ -1,12 +1,16 @@
 """The benchmark registry: which kernel runs at which shapes, in which variants, checked how.
 
-Everything is derived from the library's own registry (``kernels.KERNELS``,
-``kernels.available_backends`` and each backend's ``ALTERNATIVES``); this file
-only adds what the library cannot know: the shapes a training run gives each
-kernel, a PyTorch peer where PyTorch has an equivalent op, and a FLOP count.
-Every standard kernel is either given shapes by ``kernel_cases`` or listed in
-``NOT_TIMED`` with the reason, and ``bench_kernels.py`` fails when one is
-neither, so a new kernel cannot slip past the suite.
+Everything is derived from the library's own registry and spec: ``kernels.spec``
+declares each kernel's arguments, which it writes, its FLOPs per element, the
+length of its sums and the site of a training step that runs it;
+``kernels.available_backends`` and each backend's ``ALTERNATIVES`` give the
+variants. This file only adds what the library cannot know: the networks and
+batch sizes of a training run (``kernel_cases`` binds the spec's symbols to
+their shapes at each site), the scalars that run uses, and a PyTorch peer
+where PyTorch has an equivalent op. Every kernel of every benchmarked backend
+is either given shapes by ``kernel_cases`` or listed in ``NOT_TIMED`` with the
+reason, and ``bench_kernels.py`` fails when one is neither, so a new kernel
+cannot slip past the suite.
 
 ``report.py`` imports the constants below too, so the tables and the targets
 are computed from the same definitions the benchmarks ran with.
@@ -17,6 +21,7 @@ import functools
 import numpy as np
 
 import kernels
+from kernels import spec
 
 DTYPE = np.float32
 
@@ -60,64 +65,83 @@ NOT_TIMED = {
     "zeros": "allocation, as empty",
     "synchronize": "a no-op on the host backends; the cuda variants call it inside every timed call",
 }
-
-# Arithmetic per element (or per multiply-add pair for the products), for the
-# GFLOP/s column. Elementwise kernels are memory-bound, so their GFLOP/s says
-# how far from compute-bound they are, not how good they are.
-_FLOPS_PER_ELEMENT = {
-    "apply_mask": 1, "bias_add": 1, "bias_relu_forward": 2, "bias_relu_dropout_forward": 3,
-    "softmax": 5, "softmax_cross_entropy": 7, "squared_error": 4,
-    "relu_backward": 1, "relu_dropout_backward": 2, "bias_grad": 1,
-    "add_regularization_grad": 5, "regularization_loss": 4,
-    "sgd_update": 6, "sgd_momentum_update": 8,
-    "dropout_mask": None,  # integer hashing, no floating-point arithmetic to count
+_GROUP_NOT_TIMED = {
+    "fused": "a product and an elementwise kernel in one cuda launch (benchmarks/gpu_check.sh times it against "
+             "its chain); on the host backends it is that chain of standard kernels, each timed here",
+    "training": "the standard kernels of its chain, timed here, plus a gather or a scalar update; "
+                "timed as part of the epoch benchmarks (bench_training.py)",
+    "reduced": "the reduced network's kernels, timed as part of the per_batch dropout epoch (bench_training.py)",
 }
+NOT_TIMED.update({name: reason for group, reason in _GROUP_NOT_TIMED.items() for name in spec.names(group)})
+
+# The scalars of a training run where they differ from the spec's test values.
+SCALARS = {
+    "add_regularization_grad": {"l2": L2, "l1": L1},
+    "regularization_loss": {"l2": L2, "l1": L1},
+    "sgd_update": {"lr": LEARNING_RATE, "l2": 0.0, "l1": 0.0},
+    "sgd_momentum_update": {"lr": LEARNING_RATE, "momentum": MOMENTUM, "l2": 0.0, "l1": 0.0},
+    "dropout_mask": {"seed": 0, "stream": 1},
+}
+# Fills replaced for timing: unit-scale logits, as a network's. The spec's 40x logits
+# (there to catch a missing max shift) would make many exponentials denormal, which
+# times the CPU's slow path instead of the kernel.
+FILLS = {"logits": "normal"}
 
 
-# ------------------------------------------------------------------ arguments
-@dataclasses.dataclass(frozen=True)
-class Arg:
-    """One array argument: its shape and how to fill it (see ``_fill``)."""
-    shape: tuple
-    fill: str
-
-
-def _fill(rng, arg):
-    shape, fill = arg.shape, arg.fill
-    if fill == "pixels":
-        return rng.random(shape, dtype=DTYPE)
-    if fill == "normal":
-        return rng.standard_normal(shape, dtype=DTYPE)
-    if fill == "weights":
-        return rng.standard_normal(shape, dtype=DTYPE) / DTYPE(np.sqrt(shape[-1]))
-    if fill.startswith("mask:"):
-        keep = float(fill[5:])
-        return np.where(rng.random(shape) < keep, DTYPE(1 / keep), DTYPE(0)).astype(DTYPE)
-    if fill.startswith("labels:"):
-        return rng.integers(0, int(fill[7:]), size=shape, dtype=np.int64)
-    if fill == "loss":
-        return np.zeros(shape, np.float64)
-    if fill == "out":
-        return np.zeros(shape, DTYPE)
-    raise ValueError(f"unknown fill {fill!r}")
-
-
+# ------------------------------------------------------------------ cases
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One kernel at one shape: its arguments (``Arg`` or scalars), which it writes, its cost."""
+    """One kernel at one shape: the spec's symbols bound to sizes, and the scalars of the run."""
     kernel: str
     net: str
     batch: object  # int, or None for the parameter kernels, whose shapes do not depend on it
     where: str  # the layer the shape comes from, e.g. "hidden" or "W1"
-    args: tuple
-    outputs: tuple  # positions of the arguments the kernel writes
-    flops: object  # float or None
-    reduce_len: int = 1  # length of the sums inside one output element (sets the tolerance)
+    sizes: dict
+    scalars: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def spec(self):
+        return spec.SPECS[self.kernel]
+
+    @property
+    def bound(self):
+        return spec.bind(self.spec, self.sizes)
+
+    @property
+    def shapes(self):
+        """The array arguments' shapes, in order."""
+        return [spec.shape_of(a, self.bound) for a in self.spec.args if isinstance(a, spec.Array)]
+
+    @property
+    def outputs(self):
+        """Positions of the arguments the kernel writes."""
+        return self.spec.writes
+
+    @property
+    def flops(self):
+        if self.spec.flops is None:
+            return None
+        return float(self.spec.flops * spec.element_count(self.spec.elements, self.bound))
+
+    @property
+    def reduce_len(self):
+        """Length of the sums inside one output element (sets the tolerance)."""
+        return spec.element_count(self.spec.reduces, self.bound)
+
+    @property
+    def run_scalars(self):
+        """The scalars this case sets beyond the spec's: the training run's, then its site's."""
+        return {**SCALARS.get(self.kernel, {}), **self.scalars}
+
+    def scalar(self, name):
+        """The value the scalar argument ``name`` takes in this case."""
+        (arg,) = (a for a in self.spec.args if a.name == name)
+        return self.run_scalars.get(name, arg.value)
 
     @property
     def shape(self):
         """The array arguments' shapes, e.g. ``128x784,256x784,128x256``."""
-        return ",".join("x".join(map(str, a.shape)) for a in self.args if isinstance(a, Arg))
+        return ",".join("x".join(map(str, s)) for s in self.shapes)
 
     @property
     def id(self):
@@ -129,104 +153,46 @@ class Case:
         return f"{self.kernel} {self.shape} ({self.net} {self.where}{batch})"
 
     def build(self, seed=0):
-        """Fresh host arguments: arrays filled from ``seed``, scalars as given."""
+        """Fresh host arguments: arrays filled from ``seed`` (outputs poisoned with NaN), scalars of the run."""
         rng = np.random.default_rng(seed)
-        return tuple(_fill(rng, a) if isinstance(a, Arg) else a for a in self.args)
+        return tuple(spec.arguments(self.spec, self.sizes, DTYPE, rng, self.run_scalars, FILLS))
 
 
-def _elements(*shape):
-    return float(np.prod(shape))
+def site_bindings(sizes, n):
+    """{site of ``kernels.spec.SITES``: [(where, symbol sizes, scalars)]} for a training step of ``sizes`` at batch n.
 
-
-def _per_element(kernel, *shape):
-    per = _FLOPS_PER_ELEMENT[kernel]
-    return None if per is None else per * _elements(*shape)
-
-
-def _matmul_cases(sizes, n):
+    The "weights" site does not depend on the batch.
+    """
     L = len(sizes) - 1
-    for l in range(L):
-        d_in, d_out = sizes[l], sizes[l + 1]
-        flops = 2.0 * n * d_in * d_out
-        a_in = "pixels" if l == 0 else "normal"
-        yield Case("matmul_nt", "", n, f"forward W{l}",
-                   (Arg((n, d_in), a_in), Arg((d_out, d_in), "weights"), Arg((n, d_out), "out")),
-                   (2,), flops, d_in)
-        yield Case("matmul_tn", "", n, f"dW{l}",
-                   (Arg((n, d_out), "normal"), Arg((n, d_in), a_in), Arg((d_out, d_in), "out")),
-                   (2,), flops, n)
-        if l > 0:
-            yield Case("matmul_nn", "", n, f"delta W{l}",
-                       (Arg((n, d_out), "normal"), Arg((d_out, d_in), "weights"), Arg((n, d_in), "out")),
-                       (2,), flops, d_out)
-
-
-def _activation_cases(sizes, n):
-    d_in, k = sizes[0], sizes[-1]
     hidden = sorted(set(sizes[1:-1]))
-    yield Case("apply_mask", "", n, "input",
-               (Arg((n, d_in), "pixels"), Arg((n, d_in), f"mask:{KEEP_INPUT}"), Arg((n, d_in), "out")),
-               (2,), _per_element("apply_mask", n, d_in))
-    yield Case("bias_add", "", n, "output",
-               (Arg((n, k), "normal"), Arg((k,), "normal")), (0,), _per_element("bias_add", n, k))
-    for d in hidden:
-        yield Case("bias_relu_forward", "", n, "hidden",
-                   (Arg((n, d), "normal"), Arg((d,), "normal"), Arg((n, d), "out")),
-                   (0, 2), _per_element("bias_relu_forward", n, d))
-        yield Case("bias_relu_dropout_forward", "", n, "hidden",
-                   (Arg((n, d), "normal"), Arg((d,), "normal"), Arg((n, d), f"mask:{KEEP_HIDDEN}"),
-                    Arg((n, d), "out")),
-                   (0, 3), _per_element("bias_relu_dropout_forward", n, d))
-        yield Case("relu_backward", "", n, "hidden",
-                   (Arg((n, d), "normal"), Arg((n, d), "normal"), Arg((n, d), "out")),
-                   (2,), _per_element("relu_backward", n, d))
-        yield Case("relu_dropout_backward", "", n, "hidden",
-                   (Arg((n, d), "normal"), Arg((n, d), "normal"), Arg((n, d), f"mask:{KEEP_HIDDEN}"),
-                    Arg((n, d), "out")),
-                   (3,), _per_element("relu_dropout_backward", n, d))
-    yield Case("softmax", "", n, "output",
-               (Arg((n, k), "normal"), Arg((n, k), "out")), (1,), _per_element("softmax", n, k), k)
-    yield Case("softmax_cross_entropy", "", n, "output",
-               (Arg((n, k), "normal"), Arg((n,), f"labels:{k}"), Arg((n, k), "out"), Arg((n, k), "out"),
-                Arg((1,), "loss")),
-               (2, 3, 4), _per_element("softmax_cross_entropy", n, k), k)
-    yield Case("squared_error", "", n, "output",
-               (Arg((n, k), "normal"), Arg((n, k), "normal"), Arg((n, k), "out"), Arg((1,), "loss")),
-               (2, 3), _per_element("squared_error", n, k), n * k)
-    for d in sorted(set(sizes[1:])):
-        yield Case("bias_grad", "", n, "hidden" if d in hidden else "output",
-                   (Arg((n, d), "normal"), Arg((d,), "out")), (1,), _per_element("bias_grad", n, d), n)
-    for d, keep, where in ((d_in, KEEP_INPUT, "input"),) + tuple((d, KEEP_HIDDEN, "hidden") for d in hidden):
-        yield Case("dropout_mask", "", n, where, (0, 1, keep, Arg((n, d), "out")), (3,), None)
-
-
-def _parameter_cases(sizes):
-    for l in range(len(sizes) - 1):
-        shape = (sizes[l + 1], sizes[l])
-        size = _elements(*shape)
-        yield Case("add_regularization_grad", "", None, f"W{l}",
-                   (Arg(shape, "weights"), Arg(shape, "normal"), L2, L1), (1,),
-                   _per_element("add_regularization_grad", *shape))
-        yield Case("regularization_loss", "", None, f"W{l}", (Arg(shape, "weights"), L2, L1), (),
-                   _per_element("regularization_loss", *shape), int(size))
-        yield Case("sgd_update", "", None, f"W{l}",
-                   (Arg(shape, "weights"), Arg(shape, "normal"), LEARNING_RATE, 0.0, 0.0), (0,),
-                   _per_element("sgd_update", *shape))
-        yield Case("sgd_momentum_update", "", None, f"W{l}",
-                   (Arg(shape, "weights"), Arg(shape, "normal"), Arg(shape, "normal"),
-                    LEARNING_RATE, MOMENTUM, 0.0, 0.0), (0, 2),
-                   _per_element("sgd_momentum_update", *shape))
+    layer = [{"n": n, "k": sizes[l], "m": sizes[l + 1]} for l in range(L)]
+    return {
+        "forward": [(f"forward W{l}", layer[l], {}) for l in range(L)],
+        "weight_gradient": [(f"dW{l}", layer[l], {}) for l in range(L)],
+        "backprop": [(f"delta W{l}", layer[l], {}) for l in range(1, L)],
+        "input": [("input", {"n": n, "d": sizes[0]}, {})],
+        "hidden": [("hidden", {"n": n, "d": d}, {}) for d in hidden],
+        "output": [("output", {"n": n, "d": sizes[-1]}, {})],
+        "biases": [("hidden" if d in hidden else "output", {"n": n, "d": d}, {}) for d in sorted(set(sizes[1:]))],
+        "weights": [(f"W{l}", {"P": (sizes[l + 1], sizes[l])}, {}) for l in range(L)],
+        "masks": [("input", {"shape": (n, sizes[0])}, {"keep": KEEP_INPUT})]
+                 + [("hidden", {"shape": (n, d)}, {"keep": KEEP_HIDDEN}) for d in hidden],
+    }
 
 
 def kernel_cases():
     """Every (kernel, shape) to time, each once: the first net and batch that give the shape name it."""
+    timed = [k for k in spec.SPECS.values() if k.site is not None]
     seen, cases = set(), []
     for net, sizes in NETS.items():
-        generated = list(_parameter_cases(sizes))
+        generated = [Case(k.name, net, None, where, bound, scalars)
+                     for k in timed if k.site == "weights"
+                     for where, bound, scalars in site_bindings(sizes, None)["weights"]]
         for n in BATCHES[net]:
-            generated += list(_matmul_cases(sizes, n)) + list(_activation_cases(sizes, n))
+            sites = site_bindings(sizes, n)
+            generated += [Case(k.name, net, n, where, bound, scalars)
+                          for k in timed if k.site != "weights" for where, bound, scalars in sites[k.site]]
         for case in generated:
-            case = dataclasses.replace(case, net=net)
             if case.id not in seen:
                 seen.add(case.id)
                 cases.append(case)

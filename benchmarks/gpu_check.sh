@@ -32,8 +32,9 @@ import kernels
 
 C = kernels.get_backend("cuda")
 dev = cuda.get_current_device()
-name = dev.name.decode() if isinstance(dev.name, bytes) else dev.name
-print(f"\n{name}: {dev.MULTIPROCESSOR_COUNT} SMs, compute capability {dev.compute_capability}")
+name = getattr(dev, "name", "numba's CUDA simulator")  # the simulator's device has no name nor SM count
+name = name.decode() if isinstance(name, bytes) else name
+print(f"\n{name}: {getattr(dev, 'MULTIPROCESSOR_COUNT', '?')} SMs, compute capability {dev.compute_capability}")
 
 
 def per_call(fn, budget=0.3):

@@ -11,28 +11,53 @@ can take any of them from the registry:
 Backends: ``"numpy"`` (reference and fallback), ``"cpu"`` (Numba ``@njit``),
 ``"cuda"`` (Numba CUDA; needs the ``numba-cuda`` package and a GPU, or numba's
 simulator), and ``"auto"``: cuda when a real GPU is usable, else cpu.
+
+Kernel groups (``kernels.spec.GROUPS``): the standard set ``KERNELS``, which every
+backend has; the fused layer kernels and the training-loop kernels, which each
+merge a chain of standard kernels; and the reduced network's kernels (the
+lecture's per-minibatch dropout). ``BACKEND_GROUPS`` says which backend offers
+which groups, ``kernel_names`` lists a backend's kernels.
+
+Adding a kernel:
+1. its reference in ``kernels/numpy_backend.py`` (a fused or training kernel
+   written as the chain of standard kernels it merges);
+2. one entry in ``kernels/spec.py``: its arguments, what it writes, how it is
+   checked, its cost (and, for a standard kernel, where a training step runs it);
+3. its implementation in every backend offering its group:
+   ``kernels/cpu_backend.py`` and a module of ``kernels/cuda/`` (exported by
+   ``kernels/cuda/__init__.py``).
+The kernel tests of every backend (tests/test_kernels.py, tests/test_cuda_backend.py)
+and the kernel benchmarks (benchmarks/cases.py) pick it up from the spec.
 """
 import importlib
+
+from . import spec
 
 BACKENDS = ("numpy", "cpu", "cuda")
 
 # The standard kernel set: every backend module defines each of these.
-KERNELS = (
-    "to_device", "to_host", "empty", "zeros", "synchronize",
-    "matmul_nt", "matmul_tn", "matmul_nn",
-    "apply_mask", "bias_add", "bias_relu_forward", "bias_relu_dropout_forward",
-    "softmax", "softmax_cross_entropy", "squared_error",
-    "relu_backward", "relu_dropout_backward", "bias_grad",
-    "add_regularization_grad", "regularization_loss",
-    "sgd_update", "sgd_momentum_update",
-    "dropout_mask",
-)
+KERNELS = spec.ARRAY_FUNCTIONS + spec.names("standard")
+
+# The kernel groups each backend implements, every kernel of each.
+BACKEND_GROUPS = {
+    "numpy": ("standard", "fused", "training", "reduced"),
+    "cpu": ("standard", "fused", "training", "reduced"),
+    "cuda": ("standard", "fused", "training"),
+}
 
 _MODULES = {
     "numpy": "kernels.numpy_backend",
     "cpu": "kernels.cpu_backend",
-    "cuda": "kernels.cuda_backend",
+    "cuda": "kernels.cuda",
 }
+
+
+def kernel_names(backend):
+    """Every function the backend called ``backend`` must have: array functions, then its groups' kernels."""
+    names = spec.ARRAY_FUNCTIONS
+    for group in BACKEND_GROUPS[resolve_backend_name(backend)]:
+        names += spec.names(group)
+    return names
 
 
 class BackendUnavailableError(RuntimeError):

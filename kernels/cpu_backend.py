@@ -1,8 +1,13 @@
 """The CPU backend: every kernel as a Numba ``@njit`` function.
 
 Same functions and signatures as the reference, ``kernels.numpy_backend``; read
-the equations there. The functions are plain ``njit`` dispatchers, so a compiled
-training loop (``mlp``'s epoch loop) calls them directly with no Python between.
+the equations there. Every group of ``kernels.spec``: the standard set, the fused
+layer kernels and the training-loop kernels (each built from this module's
+standard kernels, bit-identical to its chain of them), and the reduced
+network's kernels. The functions are plain ``njit`` dispatchers, so a compiled
+training loop (``mlp``'s epoch) calls them directly with no Python between; a
+cached function that does must name this module and ``kernels.counter_rng`` in
+its ``depends_on`` (see ``kernels.jit``).
 
 Threads, chosen deliberately on a 2-core machine:
 - the large products call BLAS (``np.dot`` inside njit reaches SciPy's OpenBLAS
@@ -11,16 +16,23 @@ Threads, chosen deliberately on a 2-core machine:
   (tens of microseconds at batch 64): numba's threads on top of BLAS's
   oversubscribed the cores and made a fused step 20x slower here, and
   ``np.dot`` inside a ``prange`` loop is 13x slower than outside one.
-The hand-written blocked matmuls (``ALTERNATIVES``) are the one parallel
-(``prange``) code path, kept beside BLAS to be benchmarked, not used by default.
+The hand-written blocked matmuls (``ALTERNATIVES``, in ``kernels.cpu_blocked``) are
+the one parallel (``prange``) code path, kept beside BLAS to be benchmarked, not
+used by default.
 """
-import numpy as np
-from numba import prange
+import functools
 
-from ._jit import njit
+import numpy as np
+
+from . import counter_rng, jit
 from .counter_rng import GOLDEN, MIX1, MIX2, SHIFT_TOP24
+from .cpu_blocked import matmul_nn_blocked, matmul_nt_blocked, matmul_tn_blocked
 
 NAME = "cpu"
+
+# Every function here is cached with counter_rng's source in its key: the dropout
+# kernels compile its constants in, and the other kernels may call them.
+njit = functools.partial(jit.njit, depends_on=(counter_rng,))
 
 
 # ---------------------------------------------------------------- arrays
@@ -64,59 +76,8 @@ def matmul_nn(A, B, out):
     np.dot(A, B, out)
 
 
-# ---------------------------------------------------------------- matrix products (hand-written)
-# Row blocks of the output are spread over the threads; the innermost loop runs
-# along contiguous memory so LLVM vectorises it.
-_ROW_BLOCK = 16
-
-
-@njit(parallel=True, fastmath=True)
-def matmul_nt_blocked(A, B, out):
-    """out = A B^T by blocked dot products along the contiguous k axis.  A (n, k), B (m, k)."""
-    n, k = A.shape
-    m = B.shape[0]
-    for ib in prange((n + _ROW_BLOCK - 1) // _ROW_BLOCK):
-        for j in range(m):
-            for i in range(ib * _ROW_BLOCK, min(n, (ib + 1) * _ROW_BLOCK)):
-                acc = A.dtype.type(0)
-                for p in range(k):
-                    acc += A[i, p] * B[j, p]
-                out[i, j] = acc
-
-
-@njit(parallel=True, fastmath=True)
-def matmul_nn_blocked(A, B, out):
-    """out = A B as rank-1 row updates (i, p, j order).  A (n, m), B (m, k)."""
-    n, m = A.shape
-    k = B.shape[1]
-    for ib in prange((n + _ROW_BLOCK - 1) // _ROW_BLOCK):
-        for i in range(ib * _ROW_BLOCK, min(n, (ib + 1) * _ROW_BLOCK)):
-            for j in range(k):
-                out[i, j] = 0
-            for p in range(m):
-                a = A[i, p]
-                for j in range(k):
-                    out[i, j] += a * B[p, j]
-
-
-@njit(parallel=True, fastmath=True)
-def matmul_tn_blocked(A, B, out):
-    """out = A^T B as rank-1 updates over the batch (p, i, j order).  A (n, m), B (n, k)."""
-    n, m = A.shape
-    k = B.shape[1]
-    for ib in prange((m + _ROW_BLOCK - 1) // _ROW_BLOCK):
-        i0 = ib * _ROW_BLOCK
-        i1 = min(m, i0 + _ROW_BLOCK)
-        for i in range(i0, i1):
-            for j in range(k):
-                out[i, j] = 0
-        for p in range(n):
-            for i in range(i0, i1):
-                a = A[p, i]
-                for j in range(k):
-                    out[i, j] += a * B[p, j]
-
-
+# Alternative implementations beside the standard set, each mapped to the standard
+# kernel it must agree with. Tests and benchmarks walk it.
 ALTERNATIVES = {
     "matmul_nt_blocked": "matmul_nt",
     "matmul_tn_blocked": "matmul_tn",
@@ -338,13 +299,152 @@ def _mix64(z):
 
 
 @njit
+def _stream_key(seed, stream):
+    return _mix64(np.uint64(seed) + GOLDEN * (np.uint64(stream) + np.uint64(1)))
+
+
+@njit
+def _keep_threshold(keep):
+    return np.uint64(np.floor(keep * 16777216.0 + 0.5))
+
+
+@njit
 def dropout_mask(seed, stream, keep, out):
     """out = 1/keep where kept, 0 where removed; bit-identical to the reference (see counter_rng)."""
-    key = _mix64(np.uint64(seed) + GOLDEN * (np.uint64(stream) + np.uint64(1)))
-    threshold = np.uint64(np.floor(keep * 16777216.0 + 0.5))
+    key = _stream_key(seed, stream)
+    threshold = _keep_threshold(keep)
     scale = out.dtype.type(1.0 / keep)
     zero = out.dtype.type(0)
     flat = out.reshape(out.size)
     for i in range(flat.size):
         bits = _mix64(key + GOLDEN * (np.uint64(i) + np.uint64(1)))
         flat[i] = scale if (bits >> SHIFT_TOP24) < threshold else zero
+
+
+# ---------------------------------------------------------------- fused layer kernels
+@njit
+def linear_forward(X, W, b, Z):
+    """Z = X W^T + b: ``matmul_nt`` then ``bias_add``."""
+    matmul_nt(X, W, Z)
+    bias_add(Z, b)
+
+
+@njit
+def linear_relu_forward(X, W, b, Z, H):
+    """Z = X W^T + b, H = relu(Z): ``matmul_nt`` then ``bias_relu_forward``."""
+    matmul_nt(X, W, Z)
+    bias_relu_forward(Z, b, H)
+
+
+@njit
+def linear_relu_dropout_forward(X, W, b, mask, Z, H):
+    """Z = X W^T + b, H = relu(Z) * mask: ``matmul_nt`` then ``bias_relu_dropout_forward``."""
+    matmul_nt(X, W, Z)
+    bias_relu_dropout_forward(Z, b, mask, H)
+
+
+@njit
+def linear_relu_backward(dZ_next, W, Z, dZ):
+    """dZ = (dZ_next W) * relu'(Z): ``matmul_nn`` then ``relu_backward`` in place."""
+    matmul_nn(dZ_next, W, dZ)
+    relu_backward(dZ, Z, dZ)
+
+
+@njit
+def linear_relu_dropout_backward(dZ_next, W, Z, mask, dZ):
+    """dZ = (dZ_next W) * relu'(Z) * mask: ``matmul_nn`` then ``relu_dropout_backward`` in place."""
+    matmul_nn(dZ_next, W, dZ)
+    relu_dropout_backward(dZ, Z, mask, dZ)
+
+
+# ---------------------------------------------------------------- training-loop kernels
+@njit
+def gather_minibatch(X, perm, start, out, labels=None, labels_out=None, seed=0, stream=0, keep=1.0):
+    """out[i] = X[perm[start + i]] (and labels_out[i] = labels[perm[start + i]] when labels are given).
+
+    With keep < 1, each element is then multiplied by the value ``dropout_mask(seed, stream,
+    keep, m)`` draws for it, as ``apply_mask`` would (the mask is not stored). From other
+    njit code ``labels`` may be an array or None.  X (N, d), out (rows, d); perm, labels 1-D.
+    """
+    rows, d = out.shape
+    for i in range(rows):
+        src = perm[start + i]
+        for j in range(d):
+            out[i, j] = X[src, j]
+    if labels is not None:
+        for i in range(rows):
+            labels_out[i] = labels[perm[start + i]]
+    if keep < 1.0:
+        key = _stream_key(seed, stream)
+        threshold = _keep_threshold(keep)
+        scale = out.dtype.type(1.0 / keep)
+        zero = out.dtype.type(0)
+        for i in range(rows):
+            for j in range(d):
+                bits = _mix64(key + GOLDEN * (np.uint64(i * d + j) + np.uint64(1)))
+                out[i, j] = out[i, j] * (scale if (bits >> SHIFT_TOP24) < threshold else zero)
+
+
+@njit
+def _accumulate_loss(loss_out, rows, epoch_stats, step):
+    # While every loss so far was finite, add loss * rows; the first non-finite one
+    # records its step (epoch_stats[1] starts negative) and ends the sum.
+    if epoch_stats[1] < 0:
+        loss = loss_out[0]
+        if np.isfinite(loss):
+            epoch_stats[0] += loss * rows
+        else:
+            epoch_stats[1] = step
+
+
+@njit
+def softmax_cross_entropy_accumulate(logits, labels, probs, dlogits, loss_out, epoch_stats, step):
+    """``softmax_cross_entropy``, then the epoch's loss bookkeeping in epoch_stats (2,) float64."""
+    softmax_cross_entropy(logits, labels, probs, dlogits, loss_out)
+    _accumulate_loss(loss_out, logits.shape[0], epoch_stats, step)
+
+
+@njit
+def squared_error_accumulate(outputs, targets, doutputs, loss_out, epoch_stats, step):
+    """``squared_error``, then the epoch's loss bookkeeping in epoch_stats (2,) float64."""
+    squared_error(outputs, targets, doutputs, loss_out)
+    _accumulate_loss(loss_out, outputs.shape[0], epoch_stats, step)
+
+
+@njit
+def layer_sgd_update(W, dW, b, db, lr, l2, l1):
+    """``sgd_update`` of W (with l2, l1) and of b (without)."""
+    sgd_update(W, dW, lr, l2, l1)
+    sgd_update(b, db, lr, 0.0, 0.0)
+
+
+@njit
+def layer_sgd_momentum_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1):
+    """``sgd_momentum_update`` of W (with l2, l1) and of b (without)."""
+    sgd_momentum_update(W, dW, VW, lr, momentum, l2, l1)
+    sgd_momentum_update(b, db, Vb, lr, momentum, 0.0, 0.0)
+
+
+# ---------------------------------------------------------------- the reduced network
+@njit
+def bias_relu_scale_forward(Z, b, scale, H):
+    """Z += b in place, H = relu(Z) * scale (one pass; relu(z) * s is z * s for z > 0, else 0)."""
+    n, d = Z.shape
+    s = Z.dtype.type(scale)
+    zero = Z.dtype.type(0)
+    for i in range(n):
+        for j in range(d):
+            z = Z[i, j] + b[j]
+            Z[i, j] = z
+            H[i, j] = z * s if z > zero else zero
+
+
+@njit
+def relu_scale_backward(dH, Z, scale, dZ):
+    """dZ = dH * relu'(Z) * scale.  (n, d); dZ may be dH."""
+    n, d = Z.shape
+    s = Z.dtype.type(scale)
+    zero = Z.dtype.type(0)
+    for i in range(n):
+        for j in range(d):
+            dZ[i, j] = dH[i, j] * s if Z[i, j] > zero else zero

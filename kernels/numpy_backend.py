@@ -4,7 +4,13 @@ This module is the specification every other backend is tested against, and the
 fallback when Numba kernels are not wanted. Each function writes into the
 preallocated output it is given (the fast backends need that to avoid allocating
 in the training loop); the reference keeps the same signatures so the registry
-can swap backends freely.
+can swap backends freely. ``kernels.spec`` declares each kernel's arguments,
+what it writes and how it is checked.
+
+Beside the standard set (``kernels.KERNELS``) it holds the reference of every
+kernel any backend has: the fused layer kernels, the training-loop kernels and
+the reduced network's kernels, each written as the chain of standard kernels
+it merges, so that it equals that chain bit for bit.
 
 Conventions, as in the lecture but batched row-wise:
     X  (n, d_in)          a minibatch, one example per row
@@ -201,3 +207,117 @@ def dropout_mask(seed, stream, keep, out):
     z ^= z >> np.uint64(31)
     kept = (z >> SHIFT_TOP24) < threshold
     out.reshape(-1)[...] = np.where(kept, out.dtype.type(1.0 / keep), out.dtype.type(0))
+
+
+# ---------------------------------------------------------------- fused layer kernels
+def linear_forward(X, W, b, Z):
+    """Z = X W^T + b: ``matmul_nt`` then ``bias_add``.  X (n, k), W (m, k), b (m,), Z (n, m)."""
+    matmul_nt(X, W, Z)
+    bias_add(Z, b)
+
+
+def linear_relu_forward(X, W, b, Z, H):
+    """Z = X W^T + b, H = relu(Z): ``matmul_nt`` then ``bias_relu_forward``.  Z, H (n, m)."""
+    matmul_nt(X, W, Z)
+    bias_relu_forward(Z, b, H)
+
+
+def linear_relu_dropout_forward(X, W, b, mask, Z, H):
+    """Z = X W^T + b, H = relu(Z) * mask: ``matmul_nt`` then ``bias_relu_dropout_forward``.  mask, Z, H (n, m)."""
+    matmul_nt(X, W, Z)
+    bias_relu_dropout_forward(Z, b, mask, H)
+
+
+def linear_relu_backward(dZ_next, W, Z, dZ):
+    """dZ = (dZ_next W) * relu'(Z): ``matmul_nn`` into dZ, then ``relu_backward`` in place.
+
+    dZ_next (n, m) the next layer's delta, W (m, k) its weights, Z, dZ (n, k).
+    """
+    matmul_nn(dZ_next, W, dZ)
+    relu_backward(dZ, Z, dZ)
+
+
+def linear_relu_dropout_backward(dZ_next, W, Z, mask, dZ):
+    """dZ = (dZ_next W) * relu'(Z) * mask: ``matmul_nn`` then ``relu_dropout_backward`` in place."""
+    matmul_nn(dZ_next, W, dZ)
+    relu_dropout_backward(dZ, Z, mask, dZ)
+
+
+# ---------------------------------------------------------------- training-loop kernels
+def gather_minibatch(X, perm, start, out, labels=None, labels_out=None, seed=0, stream=0, keep=1.0):
+    """out[i] = X[perm[start + i]] for each row i of ``out``; with keep < 1, times the input dropout mask.
+
+    With ``labels``, also labels_out[i] = labels[perm[start + i]]. The mask is the
+    one the standard kernels draw, ``dropout_mask(seed, stream, keep, m)`` with m
+    shaped like ``out``, applied by ``apply_mask``; it is not stored (the backward
+    pass never needs the input layer's).
+
+    X (N, d); perm (>= start + rows,) integers; out (rows, d);
+    labels (N,) and labels_out (rows,) integers, or None.
+    """
+    rows = perm[start:start + out.shape[0]]
+    out[...] = X[rows]
+    if labels is not None:
+        labels_out[...] = labels[rows]
+    if keep < 1.0:
+        mask = np.empty_like(out)
+        dropout_mask(seed, stream, keep, mask)
+        apply_mask(out, mask, out)
+
+
+def _accumulate_loss(loss_out, rows, epoch_stats, step):
+    # While every loss so far was finite, add loss * rows; the first non-finite one
+    # records its step (epoch_stats[1] starts negative) and ends the sum.
+    if epoch_stats[1] < 0:
+        loss = loss_out[0]
+        if np.isfinite(loss):
+            epoch_stats[0] += loss * rows
+        else:
+            epoch_stats[1] = step
+
+
+def softmax_cross_entropy_accumulate(logits, labels, probs, dlogits, loss_out, epoch_stats, step):
+    """``softmax_cross_entropy``, then the epoch's loss bookkeeping.
+
+    epoch_stats (2,) float64, set to (0, -1) at the start of an epoch: while every
+    minibatch loss so far is finite, epoch_stats[0] += loss * rows; the first
+    non-finite loss writes its ``step`` into epoch_stats[1] and ends the sum.
+    """
+    softmax_cross_entropy(logits, labels, probs, dlogits, loss_out)
+    _accumulate_loss(loss_out, logits.shape[0], epoch_stats, step)
+
+
+def squared_error_accumulate(outputs, targets, doutputs, loss_out, epoch_stats, step):
+    """``squared_error``, then the epoch's loss bookkeeping (see ``softmax_cross_entropy_accumulate``)."""
+    squared_error(outputs, targets, doutputs, loss_out)
+    _accumulate_loss(loss_out, outputs.shape[0], epoch_stats, step)
+
+
+def layer_sgd_update(W, dW, b, db, lr, l2, l1):
+    """``sgd_update(W, dW, lr, l2, l1)`` and ``sgd_update(b, db, lr, 0, 0)``: biases are not regularised.
+
+    W, dW (m, k); b, db (m,).
+    """
+    sgd_update(W, dW, lr, l2, l1)
+    sgd_update(b, db, lr, 0.0, 0.0)
+
+
+def layer_sgd_momentum_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1):
+    """``sgd_momentum_update`` of W (with l2, l1) and of b (without).  W, dW, VW (m, k); b, db, Vb (m,)."""
+    sgd_momentum_update(W, dW, VW, lr, momentum, l2, l1)
+    sgd_momentum_update(b, db, Vb, lr, momentum, 0.0, 0.0)
+
+
+# ---------------------------------------------------------------- the reduced network
+# The lecture's per-minibatch dropout runs on the kept units only; their activations
+# are scaled by 1/keep (inverted dropout) instead of multiplied by a mask.
+def bias_relu_scale_forward(Z, b, scale, H):
+    """Z += b in place, H = relu(Z) * scale: ``bias_relu_forward``, then H *= scale.  Z, H (n, d), b (d,)."""
+    bias_relu_forward(Z, b, H)
+    H *= scale
+
+
+def relu_scale_backward(dH, Z, scale, dZ):
+    """dZ = dH * relu'(Z) * scale: ``relu_backward``, then dZ *= scale.  (n, d); dZ may be dH."""
+    relu_backward(dH, Z, dZ)
+    dZ *= scale

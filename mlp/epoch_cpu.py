@@ -31,7 +31,7 @@ editing ``kernels/cpu_backend.py``, touch this file (or clear its
 import numpy as np
 
 from kernels import cpu_backend as C
-from kernels._jit import njit
+from kernels.jit import njit
 
 
 # ---------------------------------------------------------------- shared pieces

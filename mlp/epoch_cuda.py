@@ -8,7 +8,7 @@ epoch's order of the examples (``perm``, n int64) to the device and reads back
 two float64 numbers (the summed loss and the first diverging step, if any).
 Nothing else crosses between host and device during an epoch: minibatches are
 gathered on the device, dropout masks are drawn there, and the loss is summed
-there (``kernels.cuda_backend.softmax_cross_entropy_accumulate``).
+there (``kernels.cuda.softmax_cross_entropy_accumulate``).
 
 When the data would take more than half of the free GPU memory (or
 ``max_resident_bytes``), it is streamed instead: the epoch is cut into chunks of
@@ -22,7 +22,7 @@ masks (stream ``step * n_layers + j`` for masked layer ``j`` of
 ``dropout_mask(seed, ...)``, bit-identical on every backend).
 
 Kernel launches per minibatch step, for ``L`` weight matrices and a softmax
-output (the fused kernels of ``kernels.cuda_backend``):
+output (the fused kernels of ``kernels.cuda``):
 
 * 1 gather (rows, labels, and the input-layer dropout mask, which is applied
   there and never stored: the backward pass does not need it);
@@ -43,7 +43,7 @@ compact matrices) is not implemented here: ``CudaRunner`` raises ValueError.
 """
 import numpy as np
 
-from kernels import cuda_backend as C
+from kernels import cuda as C
 
 from .trainer import _Runner
 
@@ -54,8 +54,7 @@ RESIDENT_SHARE = 0.5
 
 def _free_device_memory():
     """Free bytes on the current device, or None where it cannot tell (numba's simulator says inf)."""
-    free, _ = C.cuda.current_context().get_memory_info()
-    return int(free) if np.isfinite(free) else None
+    return C.free_memory()
 
 
 class _StepBuffers:

@@ -326,9 +326,9 @@ def test_training_kernels_are_documented_beside_the_standard_set():
 def test_training_kernels_compile_for_a_real_gpu_without_float64_in_float32_code():
     """The simulator cannot tell whether a kernel compiles for a GPU: lower them to LLVM IR
     with test_cuda_backend's harness (typing and lowering need no driver)."""
-    from test_cuda_backend import _COMPILE_CHECK
+    from test_cuda_backend import COMPILE_CHECK
 
-    prelude, rest = _COMPILE_CHECK.split("\ndef exercise():", 1)
+    prelude, rest = COMPILE_CHECK.split("\ndef exercise():", 1)
     checks = rest.split("\nexercise()\n", 1)[1]
     exercise = '''
 def exercise():
@@ -351,8 +351,8 @@ def exercise():
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "unavailable" not in report, report
     assert not report["problems"], "\n".join(report["problems"])
-    expected = {"gather_minibatch_2d", "softmax_xent_rows", "squared_error_2d", "sum_partials_accumulate",
-                "layer_sgd_2d", "layer_momentum_2d"}
+    expected = {"gather_minibatch_2d", "softmax_cross_entropy_rows", "squared_error_2d", "sum_partials_accumulate",
+                "layer_sgd_update_2d", "layer_sgd_momentum_update_2d"}
     assert expected <= set(report["kernels"]), sorted(expected - set(report["kernels"]))
 
 
