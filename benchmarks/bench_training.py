@@ -33,9 +33,9 @@ import torch
 
 import kernels
 from cases import KEEP_HIDDEN, KEEP_INPUT, LEARNING_RATE, benchmark_backends
-from mlp import MLP
+from mlp import MLP, TrainConfig, Trainer
 from mlp.datasets import make_synthetic
-from mlp.trainer import TrainConfig, Trainer
+from mlp.engines import engine_class
 
 NET = (784, 256, 10)
 NET_NAME = "784-256-10"
@@ -188,8 +188,8 @@ def _time_epochs(benchmark, contender, batch, rows, **extra):
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("backend", benchmark_backends())
 def test_epoch_mlp(benchmark, data, backend, batch, dropout):
-    if dropout == "per_batch" and backend not in ("numpy", "cpu"):
-        pytest.skip("per_batch dropout gathers on the host: numpy and cpu backends only")
+    if dropout != "none" and dropout not in engine_class(backend).dropout_modes:
+        pytest.skip(f"the {backend} engine has no {dropout} dropout")
     loop_seconds = []
     _time_epochs(benchmark, mlp_contender(*data, backend, batch, dropout, loop_seconds), batch, len(data[0]),
                  backend=backend)

@@ -1,8 +1,10 @@
 """numba-mlp: multilayer perceptrons trained from scratch, the back-propagation lecture's math as kernels."""
 from ._version import __version__
-from .model import MLP
-from .persistence import load_model, save_model
-from .trainer import History, TrainConfig, Trainer, fit
+from .config import TrainConfig
+from .history import History
+from .model import MLP, load_model
+from .persistence import save_model
+from .trainer import Trainer, fit
 
 load = load_model
 

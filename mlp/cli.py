@@ -241,7 +241,7 @@ def _nan_to_none(obj):
 
 def write_json(path, obj):
     """Write ``obj`` as indented JSON to ``path``, atomically; NaN and inf become null."""
-    from .persistence import atomic_write
+    from .files import atomic_write
 
     text = json.dumps(_nan_to_none(obj), indent=2, default=_json_default, allow_nan=False) + "\n"
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
@@ -317,7 +317,7 @@ def _check_train_args(args):
 
 
 def _train_config(args):
-    from .trainer import TrainConfig
+    from .config import TrainConfig
 
     l2, l1, keep_prob = _regularisation(args)
     return TrainConfig(

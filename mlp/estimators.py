@@ -15,7 +15,7 @@ Differences from scikit-learn's MLP: the optimiser is SGD with momentum
 
 Needs scikit-learn: ``pip install 'numba-mlp[sklearn]'``.
 """
-import numbers
+import math
 import warnings
 
 import numpy as np
@@ -33,49 +33,18 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
 
 import kernels
 
+from . import checks
+from .defaults import ESTIMATOR
 from .model import MLP
-from .trainer import TrainConfig, Trainer
+from .config import TrainConfig
+from .datasets import train_validation_split
+from .trainer import Trainer
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
+# Seeds drawn from the estimator's random_state for the network, the trainer and the split:
+# scikit-learn's RandomState draws below 2**31 - 1.
 _SEED_BOUND = 2**31 - 1
-
-
-def _hidden_sizes(hidden_layer_sizes):
-    if isinstance(hidden_layer_sizes, numbers.Integral) and not isinstance(hidden_layer_sizes, bool):
-        sizes = [hidden_layer_sizes]
-    else:
-        try:
-            sizes = list(hidden_layer_sizes)
-        except TypeError:
-            raise TypeError("hidden_layer_sizes must be an int or a sequence of ints; "
-                            f"got {hidden_layer_sizes!r}") from None
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
-            raise TypeError(f"hidden_layer_sizes must hold ints; got {s!r} in {hidden_layer_sizes!r}")
-        if s < 1:
-            raise ValueError(f"hidden_layer_sizes must be >= 1 each; got {hidden_layer_sizes!r}")
-    return [int(s) for s in sizes]
-
-
-def _int_param(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
-
-
-def _real_param(name, value, low, high, *, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number; got {value!r}")
-    value = float(value)
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if not np.isfinite(value) or too_low or too_high:
-        raise ValueError(f"{name} must lie in {'(' if low_open else '['}{low}, {high}"
-                         f"{')' if high_open else ']'}; got {value}")
-    return value
 
 
 class _BaseMLPEstimator(BaseEstimator):
@@ -83,11 +52,14 @@ class _BaseMLPEstimator(BaseEstimator):
 
     _output = None  # "softmax" or "identity", set by the subclasses
 
-    def __init__(self, hidden_layer_sizes=(100,), *, batch_size=64, learning_rate_init=0.05,
-                 momentum=0.9, lr_decay=0.0, max_iter=200, tol=1e-4, n_iter_no_change=10,
-                 early_stopping=False, validation_fraction=0.1, l1=0.0, l2=0.0, keep_prob=1.0,
-                 dropout_mode="per_sample", random_state=None, verbose=False, backend="cpu",
-                 dtype="float64"):
+    def __init__(self, hidden_layer_sizes=ESTIMATOR["hidden_layer_sizes"], *,
+                 batch_size=ESTIMATOR["batch_size"], learning_rate_init=ESTIMATOR["learning_rate_init"],
+                 momentum=ESTIMATOR["momentum"], lr_decay=ESTIMATOR["lr_decay"], max_iter=ESTIMATOR["max_iter"],
+                 tol=ESTIMATOR["tol"], n_iter_no_change=ESTIMATOR["n_iter_no_change"],
+                 early_stopping=ESTIMATOR["early_stopping"], validation_fraction=ESTIMATOR["validation_fraction"],
+                 l1=ESTIMATOR["l1"], l2=ESTIMATOR["l2"], keep_prob=ESTIMATOR["keep_prob"],
+                 dropout_mode=ESTIMATOR["dropout_mode"], random_state=ESTIMATOR["random_state"],
+                 verbose=ESTIMATOR["verbose"], backend=ESTIMATOR["backend"], dtype=ESTIMATOR["dtype"]):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -114,31 +86,29 @@ class _BaseMLPEstimator(BaseEstimator):
                 raise ValueError(f"batch_size must be a positive int or 'auto'; got {self.batch_size!r}")
             return min(200, n)
         # A batch larger than the data is the whole data, as in scikit-learn.
-        return min(_int_param("batch_size", self.batch_size, 1), n)
+        return min(checks.check_int("batch_size", self.batch_size, 1), n)
 
     def _split(self, X, y, rng):
         """(X_tr, y_tr, X_val, y_val): a random validation part, stratified for classifiers."""
-        fraction = _real_param("validation_fraction", self.validation_fraction, 0, 1,
-                               low_open=True, high_open=True)
+        fraction = checks.check_real("validation_fraction", self.validation_fraction, 0, 1,
+                                     low_open=True, high_open=True)
         n = X.shape[0]
         n_val = int(round(fraction * n))
         if n_val == 0 or n_val == n:
             raise ValueError(f"validation_fraction={fraction} of {n} samples leaves an empty "
                              "training or validation set; early_stopping needs both")
         if self._output == "softmax":
-            from .datasets import train_validation_split
-
             return train_validation_split(X, y, fraction, seed=int(rng.randint(_SEED_BOUND)))
         perm = rng.permutation(n)
         val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         return X[tr], y[tr], X[val], y[val]
 
     def _fit_network(self, X, targets, n_outputs):
-        hidden = _hidden_sizes(self.hidden_layer_sizes)
-        max_iter = _int_param("max_iter", self.max_iter, 1)
-        n_iter_no_change = _int_param("n_iter_no_change", self.n_iter_no_change, 1)
-        tol = _real_param("tol", self.tol, 0, np.inf)
-        _real_param("learning_rate_init", self.learning_rate_init, 0, np.inf, low_open=True)
+        hidden = checks.check_hidden_sizes("hidden_layer_sizes", self.hidden_layer_sizes)
+        max_iter = checks.check_int("max_iter", self.max_iter, 1)
+        n_iter_no_change = checks.check_int("n_iter_no_change", self.n_iter_no_change, 1)
+        tol = checks.check_real("tol", self.tol, 0)
+        checks.check_real("learning_rate_init", self.learning_rate_init, 0, math.inf, low_open=True)
         rng = check_random_state(self.random_state)
         if self.early_stopping:
             X_tr, y_tr, X_val, y_val = self._split(X, targets, rng)

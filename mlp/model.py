@@ -1,15 +1,19 @@
-"""The multilayer perceptron: parameters, forward propagation and back-propagation."""
-import numbers
+"""The multilayer perceptron: parameters, forward propagation and back-propagation; saving and loading.
 
+``MLP`` is the library's one user-facing object: it holds the parameters on
+its backend and computes with that backend's kernels (``net.kernels``);
+``fit`` hands it to ``mlp.trainer``, ``save`` / ``load_model`` to the file
+format of ``mlp.persistence``.
+"""
 import numpy as np
 
 import kernels
 
-from . import _validation as v
+from . import checks, persistence, trainer
+from .defaults import NETWORK
+from .evaluation import outputs_in_chunks
 from .init import INITS, init_parameters
-from .propagation import Workspace, backward, chunked_workspaces, forward, output_loss
-
-OUTPUTS = ("softmax", "identity")
+from .propagation import OUTPUTS, Workspace, backward, forward, output_loss
 
 
 class MLP:
@@ -33,6 +37,8 @@ class MLP:
 
     Attributes
     ----------
+    kernels : module
+        The backend's kernels (``kernels.get_backend(backend)``).
     weights : list of arrays, ``weights[l]`` of shape (layer_sizes[l+1], layer_sizes[l])
     biases : list of arrays, ``biases[l]`` of shape (layer_sizes[l+1],)
         The live parameters: writing into them (``net.weights[0][...] = W``)
@@ -41,19 +47,19 @@ class MLP:
         ``get_parameters`` / ``set_parameters`` for host copies there).
     """
 
-    def __init__(self, layer_sizes, *, output="softmax", init="normal", seed=None,
-                 dtype=np.float32, backend="auto"):
-        self.layer_sizes = v.check_layer_sizes(layer_sizes)
-        self.output = v.check_choice("output", output, OUTPUTS)
-        self.init = v.check_choice("init", init, INITS)
-        self.dtype = v.check_dtype(dtype)
+    def __init__(self, layer_sizes, *, output=NETWORK["output"], init=NETWORK["init"], seed=None,
+                 dtype=NETWORK["dtype"], backend=NETWORK["backend"]):
+        self.layer_sizes = checks.check_layer_sizes(layer_sizes)
+        self.output = checks.check_choice("output", output, OUTPUTS)
+        self.init = checks.check_choice("init", init, INITS)
+        self.dtype = checks.check_dtype(dtype)
         self.backend = kernels.resolve_backend_name(backend)
-        self._K = kernels.get_backend(self.backend)
+        self.kernels = kernels.get_backend(self.backend)
         if self.output == "softmax" and self.layer_sizes[-1] < 2:
             raise ValueError(f"a softmax output needs at least 2 classes; got layer_sizes {self.layer_sizes}")
         weights, biases = init_parameters(self.layer_sizes, self.init, np.random.default_rng(seed), self.dtype)
-        self.weights = [self._K.to_device(W) for W in weights]
-        self.biases = [self._K.to_device(b) for b in biases]
+        self.weights = [self.kernels.to_device(W) for W in weights]
+        self.biases = [self.kernels.to_device(b) for b in biases]
 
     # ------------------------------------------------------------ shape facts
     @property
@@ -76,7 +82,7 @@ class MLP:
     # ------------------------------------------------------------ parameters
     def get_parameters(self):
         """Host copies: (weights, biases), lists of NumPy arrays."""
-        K = self._K
+        K = self.kernels
         return [K.to_host(W).copy() for W in self.weights], [K.to_host(b).copy() for b in self.biases]
 
     def set_parameters(self, weights, biases):
@@ -95,8 +101,8 @@ class MLP:
                 raise ValueError(f"layer {l}: parameters contain NaN or inf")
             new_w.append(W)
             new_b.append(b)
-        self.weights = [self._K.to_device(W) for W in new_w]
-        self.biases = [self._K.to_device(b) for b in new_b]
+        self.weights = [self.kernels.to_device(W) for W in new_w]
+        self.biases = [self.kernels.to_device(b) for b in new_b]
 
     def to_backend(self, backend):
         """A copy of this model on another backend (same parameters)."""
@@ -125,15 +131,15 @@ class MLP:
                 raise ValueError(f"masks[{j}] must have shape ({width},) or ({n}, {width}); got {m.shape}")
             if not np.isfinite(m).all():
                 raise ValueError(f"masks[{j}] contains NaN or inf")
-            checked.append(self._K.to_device(np.ascontiguousarray(m)))
+            checked.append(self.kernels.to_device(np.ascontiguousarray(m)))
         return checked
 
     def _run_forward(self, X, masks):
-        X = v.check_X(X, self.n_features, self.dtype)
+        X = checks.check_X(X, self.n_features, self.dtype)
         n = X.shape[0]
-        ws = Workspace(self._K, self.layer_sizes, n, self.dtype)
+        ws = Workspace(self.kernels, self.layer_sizes, n, self.dtype)
         masks = self._check_masks(masks, n)
-        inputs = forward(self._K, self.weights, self.biases, self._K.to_device(X), ws, masks)
+        inputs = forward(self.kernels, self.weights, self.biases, self.kernels.to_device(X), ws, masks)
         return ws, inputs, masks, n
 
     def forward(self, X, *, masks=None):
@@ -154,9 +160,9 @@ class MLP:
         """
         ws, _, _, _ = self._run_forward(X, masks)
         if self.output == "softmax":
-            self._K.softmax(ws.Z[-1], ws.outputs)
-            return self._K.to_host(ws.outputs).copy()
-        return self._K.to_host(ws.Z[-1]).copy()
+            self.kernels.softmax(ws.Z[-1], ws.outputs)
+            return self.kernels.to_host(ws.outputs).copy()
+        return self.kernels.to_host(ws.Z[-1]).copy()
 
     def predict(self, X):
         """Class indices (n,) for softmax output, the outputs (n, n_outputs) for identity."""
@@ -182,15 +188,15 @@ class MLP:
         loss : float
         grads : list of (dW_l, db_l) host arrays with the parameters' shapes
         """
-        l2 = v.per_layer("l2", l2, self.n_layers)
-        l1 = v.per_layer("l1", l1, self.n_layers)
-        X = v.check_X(X, self.n_features, self.dtype)
+        l2 = checks.per_layer("l2", l2, self.n_layers)
+        l1 = checks.per_layer("l1", l1, self.n_layers)
+        X = checks.check_X(X, self.n_features, self.dtype)
         n = X.shape[0]
         if self.output == "softmax":
-            targets = v.check_labels(Y, n, self.n_outputs)
+            targets = checks.check_labels(Y, n, self.n_outputs)
         else:
-            targets = v.check_targets(Y, n, self.n_outputs, self.dtype)
-        K = self._K
+            targets = checks.check_targets(Y, n, self.n_outputs, self.dtype)
+        K = self.kernels
         ws, inputs, masks, _ = self._run_forward(X, masks)
         output_loss(K, self.output, ws, K.to_device(targets))
         backward(K, self.weights, inputs, ws, masks)
@@ -219,34 +225,11 @@ class MLP:
 
     def fit(self, X, y, **kwargs):
         """Train in place with minibatch SGD; ``mlp.trainer.fit``'s arguments. Returns the ``History``."""
-        from .trainer import fit
-
-        return fit(self, X, y, **kwargs)
+        return trainer.fit(self, X, y, **kwargs)
 
     def save(self, path, metadata=None):
         """Save to ``path`` (.npz, atomically); ``metadata`` None saves ``self.metadata``. See ``mlp.persistence``."""
-        from .persistence import save_model
-
-        save_model(self, path, metadata)
-
-    def _forward_in_chunks(self, X, masks_for_chunk=None, chunk=2048):
-        """Output activations (n, n_outputs) on the host, computed ``chunk`` rows at a time.
-
-        ``masks_for_chunk(rows)`` returns the masks for a chunk of ``rows`` rows, or None.
-        """
-        X = v.check_X(X, self.n_features, self.dtype)
-        K = self._K
-        n = X.shape[0]
-        out = np.empty((n, self.n_outputs), self.dtype)
-        for start, stop, ws in chunked_workspaces(K, self.layer_sizes, n, self.dtype, chunk, {}):
-            masks = None if masks_for_chunk is None else masks_for_chunk(stop - start)
-            forward(K, self.weights, self.biases, K.to_device(X[start:stop]), ws, masks)
-            if self.output == "softmax":
-                K.softmax(ws.Z[-1], ws.outputs)
-                out[start:stop] = K.to_host(ws.outputs)
-            else:
-                out[start:stop] = K.to_host(ws.Z[-1])
-        return out
+        persistence.save_model(self, path, metadata)
 
     def predict_proba(self, X):
         """Class probabilities (n, n_classes) of the full network (softmax output only).
@@ -255,7 +238,7 @@ class MLP:
         """
         if self.output != "softmax":
             raise ValueError("predict_proba needs a softmax output; this network's output is 'identity'")
-        return self._forward_in_chunks(X)
+        return outputs_in_chunks(self, checks.check_X(X, self.n_features, self.dtype))
 
     def mc_dropout_proba(self, X, keep_prob, n_samples=20, seed=0):
         """The lecture's "ensemble of many smaller networks": mean probabilities of sampled reduced networks.
@@ -279,19 +262,18 @@ class MLP:
         """
         if self.output != "softmax":
             raise ValueError("mc_dropout_proba needs a softmax output; this network's output is 'identity'")
-        keep = v.check_keep_probs(keep_prob, self.n_layers)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}")
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
-        K = self._K
+        keep = checks.check_keep_probs(keep_prob, self.n_layers)
+        n_samples = checks.check_int("n_samples", n_samples, minimum=1)
+        seed = checks.check_seed("seed", seed)
+        X = checks.check_X(X, self.n_features, self.dtype)
+        K = self.kernels
         total = None
         for k in range(n_samples):
             vectors = []
             for i, p in enumerate(keep):
                 if p < 1:
                     m = K.empty((self.layer_sizes[i],), self.dtype)
-                    K.dropout_mask(int(seed), k * self.n_layers + i, p, m)
+                    K.dropout_mask(seed, k * self.n_layers + i, p, m)
                     vectors.append(K.to_host(m))
                 else:
                     vectors.append(None)
@@ -300,6 +282,34 @@ class MLP:
                 return [None if m is None else K.to_device(np.ascontiguousarray(np.broadcast_to(m, (rows, m.size))))
                         for m in vectors]
 
-            probs = self._forward_in_chunks(X, masks_for_chunk).astype(np.float64)
+            probs = outputs_in_chunks(self, X, masks_for_chunk).astype(np.float64)
             total = probs if total is None else total + probs
         return (total / n_samples).astype(self.dtype)
+
+
+def load_model(path, backend="auto"):
+    """Load a model saved by ``save_model`` (or the live parameters of a trainer checkpoint).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    backend : {"auto", "cpu", "numpy", "cuda"}
+        Any backend: files hold host arrays.
+
+    Returns
+    -------
+    mlp.MLP with ``metadata`` set from the file.
+
+    Raises
+    ------
+    ValueError
+        truncated, corrupted, foreign or newer-format file (the message says which).
+    FileNotFoundError
+        no file at ``path``.
+    """
+    layer_sizes, output, dtype, weights, biases, metadata = persistence.parse_model(
+        persistence.read_npz(path), path)
+    net = MLP(layer_sizes, output=output, init="zeros", dtype=dtype, backend=backend)
+    net.set_parameters(weights, biases)
+    net.metadata = metadata
+    return net

@@ -13,23 +13,25 @@ File layout (NumPy ``.npz``, read with ``allow_pickle=False``; no pickles):
     b0 .. b{L-1}      biases[l] (layer_sizes[l+1],)
 
 A trainer checkpoint is a model file with more members (``checkpoint`` JSON
-and ``ckpt_*`` arrays, see ``mlp.trainer``), so ``load_model`` also reads the
-live parameters out of a checkpoint.
+and ``ckpt_*`` arrays, see ``mlp.checkpoint``), so ``mlp.load_model`` also
+reads the live parameters out of a checkpoint.
 
-Every file is written atomically: into a temporary file in the destination's
-directory, flushed and fsynced, then renamed over the destination; a failed
-or interrupted save leaves any previous file intact.
+This module knows the file format only; ``mlp.model.load_model`` builds the
+network from what ``read_npz`` and ``parse_model`` return. Every file is
+written atomically (``mlp.files.atomic_write``): a failed or interrupted save
+leaves any previous file intact.
 """
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
-from . import _validation as v
+from . import checks
 from ._version import __version__
+from .files import atomic_write
+from .propagation import OUTPUTS
 
 FORMAT_NAME = "numba-mlp-model"
 FORMAT_VERSION = 1
@@ -39,45 +41,7 @@ _HEADER_KEYS = ("format", "format_version", "layer_sizes", "output", "dtype", "l
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, UnicodeDecodeError)
 
 
-# ---------------------------------------------------------------- atomic writes
-def _fsync_directory(directory):
-    """Make the rename durable; some platforms/filesystems cannot open a directory, which is harmless."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, write):
-    """Call ``write(binary_file)`` on a temporary file next to ``path``, then rename it to ``path``.
-
-    The temporary file is flushed and fsynced before ``os.replace``; on any
-    exception (KeyboardInterrupt included) it is removed and ``path`` is untouched.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
+# ---------------------------------------------------------------- files
 def write_npz(path, arrays):
     """Write a dict of arrays as an uncompressed ``.npz`` at exactly ``path``, atomically."""
     atomic_write(path, lambda f: np.savez(f, **arrays))
@@ -122,7 +86,8 @@ def save_model(net, path, metadata=None):
 
     Parameters
     ----------
-    net : mlp.MLP
+    net : mlp.MLP (or anything with its ``layer_sizes``, ``output``, ``dtype``,
+        ``metadata`` and ``get_parameters``)
     path : str or os.PathLike
     metadata : dict or None
         JSON-serialisable; None saves ``net.metadata`` (the trainer puts its
@@ -182,13 +147,13 @@ class _Foreign(Exception):
 def parse_model(arrays, path="<arrays>"):
     """(layer_sizes, output, dtype, weights, biases, metadata) from a model file's members, all checked."""
     try:
-        layer_sizes = v.check_layer_sizes(arrays["layer_sizes"].tolist())
+        layer_sizes = checks.check_layer_sizes(arrays["layer_sizes"].tolist())
         output = str(arrays["output"])
-        dtype = v.check_dtype(str(arrays["dtype"]))
+        dtype = checks.check_dtype(str(arrays["dtype"]))
         metadata = json.loads(str(arrays["metadata"]))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path!r} is a damaged numba-mlp model file: {exc}") from None
-    if output not in ("softmax", "identity"):
+    if output not in OUTPUTS:
         raise ValueError(f"{path!r} is a damaged numba-mlp model file: unknown output {output!r}")
     if not isinstance(metadata, dict):
         raise ValueError(f"{path!r} is a damaged numba-mlp model file: metadata is not a JSON object")
@@ -209,32 +174,3 @@ def parse_model(arrays, path="<arrays>"):
         weights.append(W)
         biases.append(b)
     return layer_sizes, output, dtype, weights, biases, metadata
-
-
-def load_model(path, backend="auto"):
-    """Load a model saved by ``save_model`` (or the live parameters of a trainer checkpoint).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    backend : {"auto", "cpu", "numpy", "cuda"}
-        Any backend: files hold host arrays.
-
-    Returns
-    -------
-    mlp.MLP with ``metadata`` set from the file.
-
-    Raises
-    ------
-    ValueError
-        truncated, corrupted, foreign or newer-format file (the message says which).
-    FileNotFoundError
-        no file at ``path``.
-    """
-    from .model import MLP
-
-    layer_sizes, output, dtype, weights, biases, metadata = parse_model(read_npz(path), path)
-    net = MLP(layer_sizes, output=output, init="zeros", dtype=dtype, backend=backend)
-    net.set_parameters(weights, biases)
-    net.metadata = metadata
-    return net

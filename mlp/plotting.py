@@ -6,7 +6,7 @@ imported only when a figure is drawn, so ``import mlp`` works without it.
 import math
 from pathlib import Path
 
-from .persistence import atomic_write
+from .files import atomic_write
 
 
 def _pyplot():
@@ -45,7 +45,7 @@ def plot_history(records, path, *, title=None, kept_epoch=None):
         ``"train_loss"``, ``"val_loss"``, ``"val_accuracy"`` (None or NaN
         entries are left out of the curve).
     path : str or os.PathLike
-        The PNG file, written atomically (``mlp.persistence.atomic_write``).
+        The PNG file, written atomically (``mlp.files.atomic_write``).
     title : str, optional
         Figure title.
     kept_epoch : int, optional

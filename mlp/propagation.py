@@ -1,8 +1,9 @@
 """Forward and backward propagation through the backend kernels, on preallocated buffers.
 
-The model's ``forward`` / ``loss_and_gradients`` and the trainer's step loop
-share these two functions; only the buffers (a ``Workspace`` per batch size)
-change between them. Indexing, for L weight matrices:
+The model's ``forward`` / ``loss_and_gradients``, the evaluation and the numpy
+engine's step share these functions; the buffers are a ``Workspace`` per batch
+size (the one buffer class: the cpu and cuda engines allocate theirs as
+Workspaces too). Indexing, for L weight matrices:
 
     A[0] = X * masks[0]                         the (masked) input
     Z[l] = A[l] W[l]^T + b[l]                   l = 0 .. L-1 (Z[L-1] are the logits)
@@ -16,21 +17,43 @@ may be None for a layer without dropout.
 """
 import numpy as np
 
+# Output layers and their losses: softmax with mean cross-entropy, identity with (1/2n) sum ||y_hat - y||^2.
+OUTPUTS = ("softmax", "identity")
+
 
 class Workspace:
-    """Every buffer one forward/backward pass needs for a batch of ``n`` rows."""
+    """Every buffer a forward/backward pass of ``n`` rows needs, allocated once with the backend's ``empty``.
 
-    def __init__(self, K, layer_sizes, n, dtype):
+    Attributes
+    ----------
+    A : list of L arrays (n, layer_sizes[l]): the layer inputs. A[0] receives
+        the (masked) minibatch, A[l+1] = relu(Z[l]) * masks[l+1].
+    Z, delta : lists of L arrays (n, layer_sizes[l+1]): pre-activations (Z[L-1]
+        the logits) and dloss/dZ.
+    dW, db : lists of L gradient arrays shaped like the parameters.
+    outputs : (n, layer_sizes[L]): the softmax probabilities.
+    loss : (1,) float64.
+    masks : list of L entries, one per non-output layer (input first): an (n,
+        width) array for the layers listed in ``masked`` (an engine draws the
+        dropout masks there), else None.
+    targets : an array shaped like ``n`` rows of ``targets_like`` (the
+        minibatch's labels or regression targets, for an engine that gathers
+        them), or None.
+    """
+
+    def __init__(self, K, layer_sizes, n, dtype, masked=(), targets_like=None):
         L = len(layer_sizes) - 1
         self.n = n
-        self.masked_input = K.empty((n, layer_sizes[0]), dtype)
+        self.A = [K.empty((n, layer_sizes[l]), dtype) for l in range(L)]
         self.Z = [K.empty((n, layer_sizes[l + 1]), dtype) for l in range(L)]
-        self.H = [K.empty((n, layer_sizes[l + 1]), dtype) for l in range(L - 1)]
         self.outputs = K.empty((n, layer_sizes[-1]), dtype)
         self.delta = [K.empty((n, layer_sizes[l + 1]), dtype) for l in range(L)]
         self.dW = [K.empty((layer_sizes[l + 1], layer_sizes[l]), dtype) for l in range(L)]
         self.db = [K.empty((layer_sizes[l + 1],), dtype) for l in range(L)]
         self.loss = K.zeros((1,), np.float64)
+        self.masks = [K.empty((n, layer_sizes[j]), dtype) if j in masked else None for j in range(L)]
+        self.targets = (None if targets_like is None
+                        else K.empty((n,) + tuple(targets_like.shape[1:]), targets_like.dtype))
 
 
 def chunked_workspaces(K, layer_sizes, n, dtype, chunk, workspaces):
@@ -53,12 +76,16 @@ def _mask(masks, j):
 
 
 def forward(K, weights, biases, X, ws, masks=None):
-    """Fill ws.Z and ws.H; return the list of layer inputs A[0..L-1].  X (n, d_in) on the backend."""
+    """Fill ws.Z and ws.A[1:]; return the layer inputs [A[0], ..., A[L-1]].  X (n, d_in) on the backend.
+
+    Without an input mask A[0] is X itself (no copy); with one, ws.A[0] = X * masks[0]
+    (X may be ws.A[0]: the mask is then applied in place).
+    """
     L = len(weights)
     a = X
     if _mask(masks, 0) is not None:
-        K.apply_mask(X, masks[0], ws.masked_input)
-        a = ws.masked_input
+        K.apply_mask(X, masks[0], ws.A[0])
+        a = ws.A[0]
     inputs = [a]
     for l in range(L):
         K.matmul_nt(a, weights[l], ws.Z[l])
@@ -67,10 +94,10 @@ def forward(K, weights, biases, X, ws, masks=None):
             break
         m = _mask(masks, l + 1)
         if m is None:
-            K.bias_relu_forward(ws.Z[l], biases[l], ws.H[l])
+            K.bias_relu_forward(ws.Z[l], biases[l], ws.A[l + 1])
         else:
-            K.bias_relu_dropout_forward(ws.Z[l], biases[l], m, ws.H[l])
-        a = ws.H[l]
+            K.bias_relu_dropout_forward(ws.Z[l], biases[l], m, ws.A[l + 1])
+        a = ws.A[l + 1]
         inputs.append(a)
     return inputs
 

@@ -121,13 +121,16 @@ import numpy as np
 
 import kernels
 
-from . import _validation as v
+from . import checks as v
 from . import cli
 from ._version import __version__
 from .datasets import load_dataset, train_validation_split
 from .model import MLP
-from .persistence import atomic_write, save_model
-from .trainer import TrainConfig, Trainer, evaluate
+from .config import TrainConfig
+from .evaluation import evaluate
+from .files import atomic_write
+from .persistence import save_model
+from .trainer import Trainer
 
 __all__ = ["search", "SearchResult", "SearchIncomplete", "LogUniform", "Uniform", "run_trial",
            "read_journal", "trial_key", "add_cli_arguments", "run_cli", "METHODS", "PARAMETERS"]

@@ -1,4 +1,4 @@
-"""Training on the cuda backend (``mlp.epoch_cuda``) against the cpu and numpy engines.
+"""Training on the cuda backend (``mlp.engines.cuda``) against the cpu and numpy engines.
 
 Without a GPU this runs under numba's CUDA simulator (root conftest.py), which
 runs every GPU thread as a Python thread: a tiled matmul launch takes a good
@@ -20,9 +20,10 @@ import pytest
 
 import kernels
 import mlp
-import mlp.trainer as trainer_module
+import mlp.trainer
 from kernels import numpy_backend as R
-from mlp.epoch_cuda import CudaRunner
+from mlp import TrainConfig
+from mlp.engines.cuda import CudaEngine
 
 C = kernels.get_backend("cuda")  # no GPU: the simulator (root conftest); fails loudly if unusable
 
@@ -55,18 +56,18 @@ def assert_same_parameters(net, other, dtype, what):
             assert_close(g, r, dtype, f"{what}: {kind}[{l}]")
 
 
-def uses_cuda_runner(monkeypatch):
-    """Record the runners the trainer makes, checking that cuda fits get a CudaRunner."""
-    original = trainer_module._make_runner
+def uses_cuda_engine(monkeypatch):
+    """Record the engines the trainer makes, checking that cuda fits get a CudaEngine."""
+    original = mlp.trainer.make_engine
     made = []
 
-    def make_runner(trainer, X, y, batch, l2, l1, keep):
-        run = original(trainer, X, y, batch, l2, l1, keep)
-        assert isinstance(run, CudaRunner) == (trainer.net.backend == "cuda")
-        made.append(run)
-        return run
+    def make_engine(net, config, X, y, batch, l2, l1, keep):
+        engine = original(net, config, X, y, batch, l2, l1, keep)
+        assert isinstance(engine, CudaEngine) == (net.backend == "cuda")
+        made.append(engine)
+        return engine
 
-    monkeypatch.setattr(trainer_module, "_make_runner", make_runner)
+    monkeypatch.setattr(mlp.trainer, "make_engine", make_engine)
     return made
 
 
@@ -87,14 +88,14 @@ def fit_on(backend, dtype=np.float64, output="softmax", **config):
 
 @pytest.fixture(scope="module")
 def fits():
-    """name -> {backend: (net, history)} for each of CONFIGS; "runners": the engines made."""
+    """name -> {backend: (net, history)} for each of CONFIGS; "engines": the engines made."""
     patch = pytest.MonkeyPatch()
-    made = uses_cuda_runner(patch)
+    made = uses_cuda_engine(patch)
     try:
         out = {}
         for name, (dtype, cfg) in CONFIGS.items():
             out[name] = {backend: fit_on(backend, dtype, **cfg) for backend in ("cuda", "cpu", "numpy")}
-        out["runners"] = made
+        out["engines"] = made
         yield out
     finally:
         patch.undo()
@@ -113,9 +114,9 @@ def test_cuda_fit_matches_cpu_and_numpy(fits, name):
 
 
 def test_cuda_fits_ran_on_the_device_engine_and_kept_device_parameters(fits):
-    cuda_runners = [r for r in fits["runners"] if isinstance(r, CudaRunner)]
-    assert len(cuda_runners) == len(CONFIGS)
-    assert all(r.resident for r in cuda_runners)
+    cuda_engines = [e for e in fits["engines"] if isinstance(e, CudaEngine)]
+    assert len(cuda_engines) == len(CONFIGS)
+    assert all(e.resident for e in cuda_engines)
     net = fits["plain"]["cuda"][0]
     assert all(getattr(P, "__cuda_ndarray__", False) for P in net.weights + net.biases)
 
@@ -148,7 +149,7 @@ def test_model_saved_after_a_cuda_fit_loads_on_every_backend(fits, tmp_path):
 
 
 def test_identity_output_matches_cpu(monkeypatch):
-    uses_cuda_runner(monkeypatch)
+    uses_cuda_engine(monkeypatch)
     config = dict(learning_rate=0.05, keep_prob=[1.0, 0.7], epochs=1)
     nets = {}
     for backend in ("cuda", "cpu"):
@@ -161,21 +162,21 @@ def test_identity_output_matches_cpu(monkeypatch):
 
 def test_per_batch_dropout_is_refused_with_a_clear_error():
     net = mlp.MLP(SIZES, seed=1, backend="cuda")
-    cfg = trainer_module.TrainConfig(keep_prob=0.5, dropout_mode="per_batch")
+    cfg = TrainConfig(keep_prob=0.5, dropout_mode="per_batch")
     X, y = data(dtype=np.float32)
     with pytest.raises(ValueError, match="per_batch"):
-        CudaRunner(net, cfg, X, y, BATCH, [0.0, 0.0], [0.0, 0.0], [0.5, 0.5])
+        CudaEngine(net, cfg, X, y, BATCH, [0.0, 0.0], [0.0, 0.0], [0.5, 0.5])
 
 
-# ---------------------------------------------------------------- the runner itself
-def _runner(max_resident_bytes=None, output="softmax", momentum=0.0, X=None, y=None):
-    """A runner on 10 examples in minibatches of 4, 4 and 2, with dropout and L1/L2."""
+# ---------------------------------------------------------------- the engine itself
+def _engine(max_resident_bytes=None, output="softmax", momentum=0.0, X=None, y=None):
+    """A cuda engine on 10 examples in minibatches of 4, 4 and 2, with dropout and L1/L2."""
     net = mlp.MLP(SIZES, output=output, seed=1, dtype=np.float64, backend="cuda")
-    cfg = trainer_module.TrainConfig(momentum=momentum, keep_prob=[0.9, 0.7], seed=5)
+    cfg = TrainConfig(momentum=momentum, keep_prob=[0.9, 0.7], seed=5)
     X0, y0 = data(output)
     X = X0 if X is None else X
     y = y0 if y is None else y
-    return net, CudaRunner(net, cfg, X, y, 4, [1e-3, 0.0], [0.0, 1e-3], [0.9, 0.7],
+    return net, CudaEngine(net, cfg, X, y, 4, [1e-3, 0.0], [0.0, 1e-3], [0.9, 0.7],
                            max_resident_bytes=max_resident_bytes)
 
 
@@ -207,14 +208,15 @@ def test_epoch_transfers_and_streamed_chunks_matching_resident_data(monkeypatch)
     perm = np.random.default_rng(5).permutation(N_TRAIN)
     results = []
     for budget, copies in ((None, 2), (5 * (X[0].nbytes + y[0].nbytes), 1 + 2 * 3)):
-        net, run = _runner(budget, momentum=0.5)
+        net, run = _engine(budget, momentum=0.5)
         assert run.resident == (budget is None)
         with monkeypatch.context() as patch:
             counts = _count_transfers(patch)
-            total, steps, diverged = run.epoch(perm, 0.1, 0)
+            total, steps, diverged = run.run_epoch(perm, 0.1, 0)
         assert counts == {"to_device": copies, "to_host": 1, "alloc": 0}, (budget, counts)
         assert (steps, diverged) == (3, False) and np.isfinite(total) and total > 0
-        results.append((total, net.get_parameters(), run.get_velocities()))
+        velocities = run.get_optimizer_state()
+        results.append((total, net.get_parameters(), (velocities["vW"], velocities["vb"])))
     (t0, p0, v0), (t1, p1, v1) = results
     assert t0 == t1
     for a, b in zip(p0[0] + p0[1] + v0[0] + v0[1], p1[0] + p1[1] + v1[0] + v1[1]):
@@ -224,9 +226,9 @@ def test_epoch_transfers_and_streamed_chunks_matching_resident_data(monkeypatch)
 def test_a_non_finite_loss_reports_its_step_and_stops_the_sum():
     X, Y = data("identity")
     Y[5, 0] = np.inf                          # in the second minibatch (rows 4..7)
-    net, run = _runner(output="identity", y=Y)
+    net, run = _engine(output="identity", y=Y)
     start = net.to_backend("numpy")
-    total, steps, diverged = run.epoch(np.arange(N_TRAIN), 0.1, 0)
+    total, steps, diverged = run.run_epoch(np.arange(N_TRAIN), 0.1, 0)
     assert diverged and steps == 1
     # the sum holds the first minibatch's loss only: its masks are streams 0 and 1 of seed 5
     masks = [np.empty((4, width)) for width in SIZES[:-1]]
@@ -237,11 +239,12 @@ def test_a_non_finite_loss_reports_its_step_and_stops_the_sum():
 
 
 def test_velocities_round_trip_through_the_host():
-    net, run = _runner(momentum=0.5)
+    net, run = _engine(momentum=0.5)
     vel_w = [np.full(tuple(W.shape), 0.25) for W in net.weights]
     vel_b = [np.full(tuple(b.shape), -0.5) for b in net.biases]
-    run.set_velocities((vel_w, vel_b))
-    got_w, got_b = run.get_velocities()
+    run.set_optimizer_state({"vW": vel_w, "vb": vel_b})
+    got = run.get_optimizer_state()
+    got_w, got_b = got["vW"], got["vb"]
     for a, b in zip(got_w + got_b, vel_w + vel_b):
         np.testing.assert_array_equal(a, b)
 
@@ -358,7 +361,7 @@ def exercise():
 
 # ---------------------------------------------------------------- the GPU training script
 def test_gpu_train_script_runs_a_tiny_epoch(capsys, monkeypatch):
-    made = uses_cuda_runner(monkeypatch)
+    made = uses_cuda_engine(monkeypatch)
     sys.path.insert(0, os.path.join(REPO, "benchmarks"))
     try:
         import gpu_train
@@ -367,6 +370,6 @@ def test_gpu_train_script_runs_a_tiny_epoch(capsys, monkeypatch):
     results = gpu_train.main(["--tiny", "--epochs", "1", "--no-torch"])
     out = capsys.readouterr().out
     assert "numba-cuda" in out and "test accuracy" in out
-    assert len(results["numba-cuda"]) == 1 and isinstance(made[-1], CudaRunner)
+    assert len(results["numba-cuda"]) == 1 and isinstance(made[-1], CudaEngine)
     epoch = results["numba-cuda"][0]
     assert epoch["seconds"] > 0 and 0.0 <= epoch["test_accuracy"] <= 1.0

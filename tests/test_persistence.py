@@ -1,5 +1,6 @@
 """Saving and loading models: exact round trips on every backend, and clear errors for bad files."""
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import pytest
 import kernels
 import mlp
 from mlp import MLP
-from mlp import persistence
+from mlp import files, persistence
 from helpers import random_net
 
 
@@ -169,12 +170,34 @@ def test_an_interrupt_during_the_rename_leaves_the_previous_file_intact(saved, m
     def replace_interrupted(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(persistence.os, "replace", replace_interrupted)
+    monkeypatch.setattr(files.os, "replace", replace_interrupted)
     with pytest.raises(KeyboardInterrupt):
         random_net([6, 5, 3], "softmax", "cpu", dtype=np.float64, seed=9).save(path)
     monkeypatch.undo()
     assert os.listdir(path.parent) == [path.name]
     _assert_same_model(mlp.load(path), net)
+
+
+def test_atomic_write_fsyncs_the_file_before_the_rename_and_the_directory_after(tmp_path, monkeypatch):
+    """Without the first fsync a crash after the rename can leave an empty or partial file under the
+    final name; without the second, the rename itself can be lost."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        info = os.fstat(fd)
+        events.append(("fsync", "directory" if stat.S_ISDIR(info.st_mode) else f"file of {info.st_size} bytes"))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.path.basename(src).startswith(".model.npz."), os.path.basename(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    monkeypatch.setattr(files.os, "replace", replace)
+    files.atomic_write(tmp_path / "model.npz", lambda f: f.write(b"12345"))
+    assert events == [("fsync", "file of 5 bytes"), ("replace", True, "model.npz"), ("fsync", "directory")]
+    assert (tmp_path / "model.npz").read_bytes() == b"12345"
 
 
 def test_bad_saves_raise(tmp_path):

@@ -161,7 +161,7 @@ def test_results_files(digits, tmp_path):
     assert best["params"] == result.best_params and best["test_accuracy"] == result.test_accuracy
     assert best["val_accuracy"] == max(r["val_accuracy"] for r in result.trials)
     assert (tmp_path / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from mlp.persistence import load_model
+    from mlp import load_model
 
     reloaded = load_model(tmp_path / "best_model.npz")
     np.testing.assert_array_equal(reloaded.predict(digits.X_test), result.best_model.predict(digits.X_test))

@@ -11,7 +11,8 @@ import pytest
 import kernels
 import mlp
 from mlp import MLP, History, TrainConfig, Trainer
-from mlp.trainer import evaluate
+from mlp.engines import make_engine
+from mlp.evaluation import evaluate
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 
@@ -45,9 +46,11 @@ def assert_params_equal(params_a, params_b):
         np.testing.assert_array_equal(x, y)
 
 
-def train(backend, dtype, data, layer_sizes=(64, 24, 16, 10), output="softmax", seed=3, **config):
+def train(backend, dtype, data, layer_sizes=(64, 24, 16, 10), output="softmax", net_seed=3, **config):
+    """Fit a fresh network (initial weights from ``net_seed``); ``config`` holds TrainConfig fields, the
+    trainer's ``seed`` (shuffling, dropout masks) among them."""
     X, y, X_val, y_val = data
-    net = MLP(list(layer_sizes), output=output, seed=seed, dtype=dtype, backend=backend)
+    net = MLP(list(layer_sizes), output=output, seed=net_seed, dtype=dtype, backend=backend)
     config.setdefault("epochs", 3)
     config.setdefault("batch_size", 50)
     config.setdefault("learning_rate", 0.1)
@@ -119,6 +122,26 @@ def test_same_seed_twice_gives_identical_parameters(digits, backend, mode):
     assert ha.column("train_loss") == hb.column("train_loss")
     c, _ = train(backend, np.float32, digits, **dict(MODES[mode], seed=1))  # the trainer seed
     assert not np.array_equal(a.get_parameters()[0][0], c.get_parameters()[0][0])
+    d, _ = train(backend, np.float32, digits, net_seed=4, **MODES[mode])  # the network's seed
+    assert not np.array_equal(a.get_parameters()[0][0], d.get_parameters()[0][0])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_each_epoch_visits_the_examples_in_its_own_seeded_order(digits, backend):
+    """Epoch e's order is default_rng([seed, e]).permutation(n), another one each epoch, and the step
+    count runs on across epochs: a fit equals its engine driven epoch by epoch with those orders."""
+    X, y = digits[0][:100], digits[1][:100]
+    config = TrainConfig(epochs=3, batch_size=16, learning_rate=0.1, momentum=0.5, keep_prob=[0.9, 0.7], seed=7)
+    fitted = MLP([64, 16, 10], seed=0, backend=backend)
+    Trainer(fitted, config).fit(X, y)
+
+    orders = [np.random.default_rng([7, epoch]).permutation(100) for epoch in range(3)]
+    assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+    by_hand = MLP([64, 16, 10], seed=0, backend=backend)
+    engine = make_engine(by_hand, config, X, y, 16, *config.per_layer(by_hand))
+    for epoch, order in enumerate(orders):
+        engine.run_epoch(order, config.learning_rate, epoch * 7)  # 7 minibatches of 16 (the last of 4) per epoch
+    assert_params_equal(fitted.get_parameters(), by_hand.get_parameters())
 
 
 # ---------------------------------------------------------------- one step by hand
@@ -453,7 +476,7 @@ _ALLOCATION_PROBE = """
 import json, numpy as np
 from numba.core.runtime import rtsys
 from mlp import MLP, Trainer
-from mlp.trainer import _make_runner
+from mlp.engines import make_engine
 rng = np.random.default_rng(0)
 X, y = rng.standard_normal((400, 20)).astype(np.float32), rng.integers(0, 3, 400)
 result = {}
@@ -463,10 +486,10 @@ for name, kw in {"plain": {}, "per_sample": {"keep_prob": [0.8, 0.5, 0.7], "mome
     for n in (40, 400):
         trainer = Trainer(MLP([20, 16, 8, 3], seed=0, backend="cpu"), epochs=1, batch_size=10, **kw)
         l2, l1, keep = trainer.config.per_layer(trainer.net)
-        run = _make_runner(trainer, X[:n], y[:n], 10, l2, l1, keep)
-        run.epoch(np.arange(n), 0.1, 0)  # compiles
+        engine = make_engine(trainer.net, trainer.config, X[:n], y[:n], 10, l2, l1, keep)
+        engine.run_epoch(np.arange(n), 0.1, 0)  # compiles
         before = rtsys.get_allocation_stats().alloc
-        run.epoch(np.arange(n), 0.1, 0)
+        engine.run_epoch(np.arange(n), 0.1, 0)
         counts.append(rtsys.get_allocation_stats().alloc - before)
     result[name] = counts
 print(json.dumps(result))

@@ -113,7 +113,7 @@ def test_bad_masks(net, masks, match):
 
 
 def test_keep_probability_outside_0_1_is_rejected():
-    from mlp._validation import check_keep_probs
+    from mlp.checks import check_keep_probs
     for bad in (0.0, -0.5, 1.5, [0.8, 1.01]):
         with pytest.raises(ValueError, match=r"keep probability must lie in \(0, 1\]"):
             check_keep_probs(bad, 2)

@@ -1,12 +1,97 @@
-"""Checks at the public boundary: bad input gets an error that names the problem."""
+"""The one vocabulary of argument checks: bad input gets an error that names the problem.
+
+Every public boundary (the model, the trainer's configuration, the estimators,
+the search, the data loaders, the command line) checks its arguments with
+these functions, so one kind of mistake reads the same everywhere:
+
+    TypeError   "<name> must be an integer; got 2.5"
+    ValueError  "<name> must be >= 1; got 0"
+    ValueError  "<name> must lie in (0, 1]; got 1.5"    ("must be > 0" for one bound)
+    ValueError  "unknown <name> 'x'; expected one of (...)"
+
+``name`` is what the caller calls the value (``"TrainConfig.epochs"``,
+``"space['l2']"``, ``"max_iter"``), so the message points at what to change.
+Each function returns the value in its canonical type (``int``, ``float``,
+``list``...).
+"""
+import math
 import numbers
+import os
+from pathlib import Path
 
 import numpy as np
 
 DTYPES = (np.float32, np.float64)
+SEED_BOUND = 2 ** 63  # seeds feed the counter-based generator: 64-bit unsigned, kept below 2**63
+
+
+# ---------------------------------------------------------------- scalars
+def is_int(value):
+    """True for an integer that is not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value):
+    """True for a real number that is not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(name, value, minimum=None):
+    """``value`` as an int (>= ``minimum`` when given)."""
+    if not is_int(value):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return value
+
+
+def bounds_text(low, high, low_open=False, high_open=False):
+    """``"be > 0"``, ``"be >= 0"`` or ``"lie in [0, 1)"``: what a value between the bounds must do."""
+    if high == math.inf:
+        return f"be {'>' if low_open else '>='} {low:g}"
+    if low == -math.inf:
+        return f"be {'<' if high_open else '<='} {high:g}"
+    return f"lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def check_real(name, value, low=-math.inf, high=math.inf, *, low_open=False, high_open=False):
+    """``value`` as a finite float between ``low`` and ``high`` (each bound open or closed)."""
+    if not is_real(value):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        raise ValueError(f"{name} must {bounds_text(low, high, low_open, high_open)}; got {value}")
+    return value
+
+
+def check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def check_seed(name, value):
+    """A seed of the counter-based generator: an integer in [0, 2**63)."""
+    value = check_int(name, value, minimum=0)
+    if value >= SEED_BOUND:
+        raise ValueError(f"{name} must lie in [0, 2**63); got {value}")
+    return value
+
+
+def check_callable(name, value):
+    """A callable or None."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable or None; got {type(value).__name__}")
+    return value
 
 
 def check_dtype(dtype):
+    """float32 or float64 (as the NumPy scalar type) from anything ``np.dtype`` understands."""
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -14,6 +99,23 @@ def check_dtype(dtype):
     if dt.type not in DTYPES:
         raise TypeError(f"dtype must be float32 or float64; got {dt}")
     return dt.type
+
+
+# ---------------------------------------------------------------- network shape
+def check_hidden_sizes(name, value):
+    """Hidden layer sizes of one network: an int (one layer) or a sequence of ints >= 1 (``()``: none)."""
+    if is_int(value):
+        value = (value,)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be an int or a sequence of ints (the hidden layer sizes of one "
+                        f"network); got {value!r}")
+    sizes = list(value)
+    for s in sizes:
+        if not is_int(s):
+            raise TypeError(f"{name} must hold integers; got {s!r} in {value!r}")
+        if s < 1:
+            raise ValueError(f"{name}: every layer size must be >= 1; got {s} in {value!r}")
+    return [int(s) for s in sizes]
 
 
 def check_layer_sizes(layer_sizes):
@@ -32,12 +134,15 @@ def check_layer_sizes(layer_sizes):
 
 
 def check_choice(name, value, choices):
+    """``value`` when it is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; expected one of {tuple(choices)}")
     return value
 
 
-def _finite_2d(name, A, dtype, n_cols=None):
+# ---------------------------------------------------------------- arrays
+def check_array_2d(name, A, dtype, n_cols=None):
+    """``A`` as a C-contiguous finite (n >= 1, n_cols) array of ``dtype``."""
     A = np.asarray(A)
     if A.dtype == object or not (np.issubdtype(A.dtype, np.number) or A.dtype == bool):
         raise TypeError(f"{name} must be numeric; got dtype {A.dtype}")
@@ -56,7 +161,7 @@ def _finite_2d(name, A, dtype, n_cols=None):
 
 def check_X(X, n_features, dtype):
     """X as a C-contiguous (n, n_features) array of ``dtype``, finite."""
-    return _finite_2d("X", X, dtype, n_features)
+    return check_array_2d("X", X, dtype, n_features)
 
 
 def check_labels(Y, n, n_classes):
@@ -94,9 +199,10 @@ def check_targets(Y, n, n_outputs, dtype):
         raise ValueError(f"Y must have shape ({n}, {n_outputs}); got {Y.shape}")
     if Y.shape[0] != n:
         raise ValueError(f"Y has {Y.shape[0]} rows but X has {n}")
-    return _finite_2d("Y", Y, dtype, n_outputs)
+    return check_array_2d("Y", Y, dtype, n_outputs)
 
 
+# ---------------------------------------------------------------- per-layer hyper-parameters
 def per_layer(name, value, n_layers):
     """A scalar or one value per weight matrix -> list of n_layers non-negative floats."""
     values = [value] * n_layers if np.ndim(value) == 0 else list(value)
@@ -126,3 +232,11 @@ def check_keep_probs(keep_prob, n_masked):
             raise ValueError(f"keep probability must lie in (0, 1]; got {p}")
         out.append(float(p))
     return out
+
+
+# ---------------------------------------------------------------- files
+def check_path(name, value):
+    """A file-system path (``str`` or ``os.PathLike``) as a ``pathlib.Path``."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike; got {type(value).__name__}")
+    return Path(value)

@@ -1,0 +1,113 @@
+"""``TrainConfig``: the hyper-parameters of a training run, checked in one place.
+
+The defaults are ``mlp.defaults.TRAINING``. ``validate(net)`` names the first
+bad field (``TrainConfig.<field> ...``); ``per_layer(net)`` expands the
+per-layer strengths and keep probabilities to one value per layer.
+"""
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+import numpy as np
+
+from . import checks
+from .defaults import TRAINING
+
+DROPOUT_MODES = ("per_sample", "per_batch")
+MONITORS = ("val_loss", "val_accuracy")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of ``Trainer``; ``validate(net)`` checks them against a network.
+
+    Attributes
+    ----------
+    epochs : int >= 1
+    batch_size : int >= 1 (clamped to the number of training examples)
+    learning_rate : float > 0
+    momentum : float in [0, 1); 0 is plain SGD
+    lr_decay : float >= 0; epoch e uses learning_rate / (1 + lr_decay * e)
+    l2, l1 : float >= 0 or one per weight matrix (the lecture's alpha(j), beta(j))
+    keep_prob : float in (0, 1] or one per non-output layer, input first
+    dropout_mode : "per_sample" or "per_batch" (see ``mlp.trainer``)
+    validation_fraction : float in [0, 1); > 0 with no explicit validation set
+        carves a stratified validation part out of the training data
+    early_stopping : bool; stop after ``patience`` epochs without the monitored
+        value improving by more than ``tol``, and restore the best epoch
+    patience : int >= 1
+    tol : float >= 0
+    monitor : "val_loss" or "val_accuracy" (softmax only); without validation
+        data the training loss is monitored
+    seed : int >= 0; shuffling, dropout masks and the validation split
+    """
+
+    epochs: int = TRAINING["epochs"]
+    batch_size: int = TRAINING["batch_size"]
+    learning_rate: float = TRAINING["learning_rate"]
+    momentum: float = TRAINING["momentum"]
+    lr_decay: float = TRAINING["lr_decay"]
+    l2: Union[float, Sequence[float]] = TRAINING["l2"]
+    l1: Union[float, Sequence[float]] = TRAINING["l1"]
+    keep_prob: Union[float, Sequence[float]] = TRAINING["keep_prob"]
+    dropout_mode: str = TRAINING["dropout_mode"]
+    validation_fraction: float = TRAINING["validation_fraction"]
+    early_stopping: bool = TRAINING["early_stopping"]
+    patience: int = TRAINING["patience"]
+    tol: float = TRAINING["tol"]
+    monitor: str = TRAINING["monitor"]
+    seed: int = TRAINING["seed"]
+
+    def validate(self, net=None):
+        """Raise ValueError/TypeError naming the first bad field; per-layer lengths are checked against ``net``."""
+        def name(field):
+            return f"TrainConfig.{field}"
+
+        for field in ("epochs", "batch_size", "patience"):
+            checks.check_int(name(field), getattr(self, field), minimum=1)
+        checks.check_real(name("learning_rate"), self.learning_rate, 0, math.inf, low_open=True)
+        checks.check_real(name("momentum"), self.momentum, 0, 1, high_open=True)
+        checks.check_real(name("lr_decay"), self.lr_decay, 0)
+        checks.check_real(name("validation_fraction"), self.validation_fraction, 0, 1, high_open=True)
+        checks.check_real(name("tol"), self.tol, 0)
+        checks.check_bool(name("early_stopping"), self.early_stopping)
+        checks.check_choice(name("dropout_mode"), self.dropout_mode, DROPOUT_MODES)
+        checks.check_choice(name("monitor"), self.monitor, MONITORS)
+        checks.check_seed(name("seed"), self.seed)
+        if net is not None:
+            self.per_layer(net)
+            if self.monitor == "val_accuracy" and net.output != "softmax":
+                raise ValueError("TrainConfig.monitor 'val_accuracy' needs a softmax output; "
+                                 f"this network's output is {net.output!r}")
+
+    def per_layer(self, net):
+        """(l2, l1, keep) as lists: one l2/l1 per weight matrix, one keep per non-output layer."""
+        out = []
+        for field in ("l2", "l1", "keep_prob"):
+            try:
+                if field == "keep_prob":
+                    out.append(checks.check_keep_probs(self.keep_prob, net.n_layers))
+                else:
+                    out.append(checks.per_layer(field, getattr(self, field), net.n_layers))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"TrainConfig.{field}: {exc}") from None
+        return tuple(out)
+
+    def with_overrides(self, overrides):
+        """A copy with some fields replaced; TypeError naming unknown fields."""
+        fields = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise TypeError(f"unknown TrainConfig field(s) {unknown}; known: {sorted(fields)}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self):
+        """A JSON-ready dict (sequences as lists)."""
+        d = dataclasses.asdict(self)
+        for k, val in d.items():
+            if isinstance(val, (tuple, list, np.ndarray)):
+                d[k] = [float(x) for x in val]
+            elif isinstance(val, np.generic):
+                d[k] = val.item()
+        return d

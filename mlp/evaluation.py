@@ -1,0 +1,57 @@
+"""The full network on many rows, a chunk at a time: outputs, and loss and accuracy against targets.
+
+Evaluation never needs all rows at once: chunks of ``EVAL_CHUNK`` rows are big
+enough for BLAS and small enough for cache and memory. The buffers of each
+chunk size are kept in a dict the caller may pass again, so a repeated
+evaluation (every epoch's validation) allocates nothing.
+"""
+import numpy as np
+
+from .propagation import chunked_workspaces, forward, output_loss
+
+# Rows per forward pass when evaluating: big enough for BLAS, small enough for cache and memory.
+EVAL_CHUNK = 2048
+
+
+def evaluate(net, X, Y, chunk=EVAL_CHUNK, workspaces=None):
+    """(mean data loss, accuracy or None) of the full network on (X, Y), in chunks of ``chunk`` rows.
+
+    X (n, n_features) checked array of the net's dtype; Y int64 labels (n,) or
+    targets (n, n_outputs). Accuracy is None for an identity output.
+    ``workspaces``: a dict kept between calls (rows -> Workspace), so that
+    repeated evaluations allocate nothing.
+    """
+    K = net.kernels
+    n = X.shape[0]
+    total = 0.0
+    correct = 0
+    if workspaces is None:
+        workspaces = {}
+    for start, stop, ws in chunked_workspaces(K, net.layer_sizes, n, net.dtype, chunk, workspaces):
+        forward(K, net.weights, net.biases, K.to_device(X[start:stop]), ws)
+        output_loss(K, net.output, ws, K.to_device(Y[start:stop]))
+        total += float(K.to_host(ws.loss)[0]) * (stop - start)
+        if net.output == "softmax":
+            correct += int((K.to_host(ws.Z[-1]).argmax(axis=1) == Y[start:stop]).sum())
+    accuracy = correct / n if net.output == "softmax" else None
+    return total / n, accuracy
+
+
+def outputs_in_chunks(net, X, masks_for_chunk=None, chunk=EVAL_CHUNK):
+    """Output activations (n, n_outputs) on the host, computed ``chunk`` rows at a time.
+
+    X (n, n_features) checked array of the net's dtype. ``masks_for_chunk(rows)``
+    returns the masks for a chunk of ``rows`` rows, or None.
+    """
+    K = net.kernels
+    n = X.shape[0]
+    out = np.empty((n, net.n_outputs), net.dtype)
+    for start, stop, ws in chunked_workspaces(K, net.layer_sizes, n, net.dtype, chunk, {}):
+        masks = None if masks_for_chunk is None else masks_for_chunk(stop - start)
+        forward(K, net.weights, net.biases, K.to_device(X[start:stop]), ws, masks)
+        if net.output == "softmax":
+            K.softmax(ws.Z[-1], ws.outputs)
+            out[start:stop] = K.to_host(ws.outputs)
+        else:
+            out[start:stop] = K.to_host(ws.Z[-1])
+    return out

@@ -1,0 +1,48 @@
+"""``History``: what happened during a fit, one record per completed epoch."""
+import json
+
+from .files import write_text
+
+STOP_REASONS = ("max_epochs", "early_stopping", "diverged", "interrupted", "callback")
+
+
+class History:
+    """What happened during ``fit``.
+
+    Attributes
+    ----------
+    records : list of dict, one per completed epoch, with keys "epoch" (0-based),
+        "train_loss", "val_loss", "val_accuracy" (None without validation data
+        or, for accuracy, with an identity output), "seconds" (wall time of the
+        epoch including evaluation; on the cpu backend the first epoch of a
+        process also loads or compiles the epoch function), "learning_rate".
+    best_epoch : int or None; the epoch with the best monitored value.
+    stop_reason : one of "max_epochs", "early_stopping", "diverged", "interrupted", "callback".
+    """
+
+    def __init__(self, records=None, best_epoch=None, stop_reason="max_epochs"):
+        self.records = list(records or [])
+        self.best_epoch = best_epoch
+        self.stop_reason = stop_reason
+
+    def __len__(self):
+        return len(self.records)
+
+    def __repr__(self):
+        return f"History({len(self.records)} epochs, best_epoch={self.best_epoch}, stop_reason={self.stop_reason!r})"
+
+    def column(self, key):
+        """One value per epoch, e.g. ``history.column("val_loss")``."""
+        return [r[key] for r in self.records]
+
+    def to_dict(self):
+        return {"records": [dict(r) for r in self.records], "best_epoch": self.best_epoch,
+                "stop_reason": self.stop_reason}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d["records"], d["best_epoch"], d["stop_reason"])
+
+    def save_json(self, path):
+        """Write ``to_dict()`` as JSON to ``path`` atomically."""
+        write_text(path, json.dumps(self.to_dict(), indent=1))
