@@ -9,7 +9,8 @@ from pathlib import Path
 from .files import atomic_write
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend; an ImportError that says how to install matplotlib."""
     try:
         import matplotlib
     except ImportError:
@@ -61,7 +62,7 @@ def plot_history(records, path, *, title=None, kept_epoch=None):
         if not isinstance(r, dict) or "epoch" not in r:
             raise ValueError(f"records[{i}] must be a dict with an 'epoch' key; got {r!r}")
     path = Path(path)
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     try:
         for key, label in (("train_loss", "training loss"), ("val_loss", "validation loss")):

@@ -10,6 +10,10 @@ import pytest
 
 import mlp
 from mlp import cli, datasets
+from mlp.cli import train as train_command
+from mlp.datasets import mnist
+from mlp.defaults import MAIN_JOB
+from mlp.files import write_json
 from mlp.plotting import plot_history
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,7 +65,7 @@ def test_summary_describes_the_run(digits_run):
     assert summary["hyperparameters"]["epochs"] == 4
     assert summary["hyperparameters"]["batch_size"] == 32
     assert summary["n_train"] + summary["n_validation"] == data.n_train
-    assert summary["n_validation"] == round(cli.DEFAULT_VALIDATION_FRACTION * data.n_train)
+    assert summary["n_validation"] == round(MAIN_JOB["validation_fraction"] * data.n_train)
     assert summary["n_test"] == data.n_test
     assert summary["seconds_per_epoch_median"] > 0
     assert summary["training_seconds"] >= summary["seconds_per_epoch_median"]
@@ -119,7 +123,7 @@ def test_no_hidden_layer_is_softmax_regression_with_default_input_dropout(tmp_pa
     assert cli.main(["train", *FAST, "--hidden", "--epochs", "1", "--out", str(out)]) == 0
     summary = _read_json(out / "summary.json")
     assert summary["layer_sizes"] == [64, 10]
-    assert summary["hyperparameters"]["keep_prob"] == [cli.DEFAULT_KEEP_INPUT]
+    assert summary["hyperparameters"]["keep_prob"] == [MAIN_JOB["keep_prob_input"]]
 
 
 def test_early_stopping_keeps_the_best_epoch(tmp_path):
@@ -179,7 +183,7 @@ def test_auto_with_a_data_dir_does_not_fall_back(tmp_path, capsys):
 
 
 def test_auto_falls_back_to_digits_with_a_notice(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(datasets, "DEFAULT_FASHION_MNIST_DIR", tmp_path / "no-fashion-mnist")
+    monkeypatch.setattr(mnist, "DEFAULT_FASHION_MNIST_DIR", tmp_path / "no-fashion-mnist")
     monkeypatch.delenv("MLP_DATA", raising=False)
     out = tmp_path / "run"
     args = [a for a in FAST if a not in ("--dataset", "digits")]
@@ -193,7 +197,7 @@ def test_auto_falls_back_to_digits_with_a_notice(tmp_path, monkeypatch, capsys):
 
 
 def test_keyboard_interrupt_keeps_the_model_writes_the_files_and_exits_130(tmp_path, monkeypatch):
-    real_progress = cli._progress
+    real_progress = train_command.epoch_progress
 
     def progress_interrupted_at_epoch_2(args, total):
         bar, callback = real_progress(args, total)
@@ -207,7 +211,7 @@ def test_keyboard_interrupt_keeps_the_model_writes_the_files_and_exits_130(tmp_p
         seen = []
         return bar, interrupting
 
-    monkeypatch.setattr(cli, "_progress", progress_interrupted_at_epoch_2)
+    monkeypatch.setattr(train_command, "epoch_progress", progress_interrupted_at_epoch_2)
     out = tmp_path / "run"
     status = cli.main(["train", *FAST, "--epochs", "10", "--out", str(out)])
     assert status == 130
@@ -245,7 +249,7 @@ def test_no_subcommand_is_a_usage_error(capsys):
 
 def test_write_json_replaces_nan_with_null(tmp_path):
     path = tmp_path / "x.json"
-    cli.write_json(path, {"a": float("nan"), "b": [1.5, np.float32(2.0), float("inf")], "c": np.int64(3)})
+    write_json(path, {"a": float("nan"), "b": [1.5, np.float32(2.0), float("inf")], "c": np.int64(3)})
     assert _read_json(path) == {"a": None, "b": [1.5, 2.0, None], "c": 3}
     assert os.listdir(tmp_path) == ["x.json"]
 

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from mlp import datasets
+from mlp.datasets import mnist
 from mlp.datasets import (
     IDX_FILES,
     Dataset,
@@ -289,7 +289,7 @@ def test_load_idx_dir_missing_one_file(tmp_path):
 def no_system_data(monkeypatch, tmp_path):
     """No $MLP_DATA and no Debian package: only what a test sets up is found."""
     monkeypatch.delenv("MLP_DATA", raising=False)
-    monkeypatch.setattr(datasets, "DEFAULT_FASHION_MNIST_DIR", tmp_path / "no-system-dir")
+    monkeypatch.setattr(mnist, "DEFAULT_FASHION_MNIST_DIR", tmp_path / "no-system-dir")
 
 
 def test_load_fashion_mnist_explicit_path_dir_or_parent(tmp_path, no_system_data):
@@ -322,7 +322,7 @@ def test_load_fashion_mnist_from_env(tmp_path, monkeypatch, no_system_data, layo
 def test_load_fashion_mnist_env_before_system_dir(tmp_path, monkeypatch):
     fake_mnist_dir(tmp_path / "env", n_train=3)
     fake_mnist_dir(tmp_path / "system", n_train=4)
-    monkeypatch.setattr(datasets, "DEFAULT_FASHION_MNIST_DIR", tmp_path / "system")
+    monkeypatch.setattr(mnist, "DEFAULT_FASHION_MNIST_DIR", tmp_path / "system")
     monkeypatch.setenv("MLP_DATA", str(tmp_path / "env"))
     assert load_fashion_mnist().n_train == 3
     monkeypatch.delenv("MLP_DATA")
@@ -360,7 +360,7 @@ def test_load_mnist_not_found(tmp_path, monkeypatch):
     assert "train-images-idx3-ubyte" in str(e.value)
 
 
-REAL_FASHION_MNIST = datasets.DEFAULT_FASHION_MNIST_DIR
+REAL_FASHION_MNIST = mnist.DEFAULT_FASHION_MNIST_DIR
 
 
 @pytest.mark.skipif(

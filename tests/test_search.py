@@ -161,9 +161,7 @@ def test_results_files(digits, tmp_path):
     assert best["params"] == result.best_params and best["test_accuracy"] == result.test_accuracy
     assert best["val_accuracy"] == max(r["val_accuracy"] for r in result.trials)
     assert (tmp_path / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from mlp import load_model
-
-    reloaded = load_model(tmp_path / "best_model.npz")
+    reloaded = mlp.load_model(tmp_path / "best_model.npz")
     np.testing.assert_array_equal(reloaded.predict(digits.X_test), result.best_model.predict(digits.X_test))
     assert len(journal_lines(tmp_path)) == 4
 
@@ -348,14 +346,14 @@ def test_importable_without_dask_and_a_clear_error_when_it_is_needed():
 def test_thread_limit_covers_the_blas_that_numba_loads_late():
     # A fresh process, as a worker is: numba's BLAS is not loaded until the first trial uses it.
     code = ("import threadpoolctl\n"
-            "from mlp import search as S\n"
+            "from mlp.search.trials import limited_threads, train_trial\n"
             "import numpy as np\n"
             "rng = np.random.default_rng(0)\n"
             "X, y = rng.random((300, 64), dtype=np.float32), rng.integers(0, 10, 300)\n"
             "split = (X[:200], y[:200], X[200:], y[200:])\n"
             "settings = dict(n_features=64, n_classes=10, seed=0, dtype='float32', backend='cpu')\n"
-            "with S._limited_threads(1):\n"
-            "    S._train({'hidden': [8], 'epochs': 1}, split, settings)\n"
+            "with limited_threads(1):\n"
+            "    train_trial({'hidden': [8], 'epochs': 1}, split, settings)\n"
             "    print(max(i['num_threads'] for i in threadpoolctl.threadpool_info()))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

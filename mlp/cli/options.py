@@ -1,0 +1,129 @@
+"""What ``mlp train`` and ``mlp search`` share: argument types, choices, data loading, errors, exit codes.
+
+The argument types wrap the checks of :mod:`mlp.checks`, so a bad value reads
+as it does everywhere in the library ("argument --lr: value must be > 0;
+got -0.1"). Defaults come from ``mlp.defaults.MAIN_JOB``.
+"""
+import argparse
+import datetime as _dt
+import math
+import sys
+from pathlib import Path
+
+from .. import datasets
+from ..checks import check_int, check_real, check_seed
+
+DATASET_CHOICES = ("auto", "fashion-mnist", "mnist", "digits", "synthetic")
+BACKEND_CHOICES = ("auto", "cpu", "numpy", "cuda")
+DTYPE_CHOICES = ("float32", "float64")
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: ``mlp search`` stopped before every trial finished: rerun it to finish.
+EXIT_INCOMPLETE = 1
+
+
+class UsageError(Exception):
+    """Bad input found after parsing: reported like an argparse error, exit status 2."""
+
+
+# --------------------------------------------------------------------------- #
+# argument types: argparse shows the message after "argument --option:"
+# --------------------------------------------------------------------------- #
+def _parsed(text, kind, check):
+    """``check(kind(text))``, its ValueError or TypeError turned into argparse's error."""
+    try:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise TypeError(f"value must be {'an integer' if kind is int else 'a number'}; "
+                            f"got {text!r}") from None
+        return check(value)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def integer(minimum):
+    """An argparse type: an integer >= ``minimum``."""
+    def integer_argument(text):
+        return _parsed(text, int, lambda value: check_int("value", value, minimum))
+    return integer_argument
+
+
+def real(low=-math.inf, high=math.inf, *, low_open=False, high_open=False):
+    """An argparse type: a finite number between ``low`` and ``high`` (each bound open or closed)."""
+    def real_argument(text):
+        return _parsed(text, float, lambda value: check_real("value", value, low, high,
+                                                             low_open=low_open, high_open=high_open))
+    return real_argument
+
+
+def seed(text):
+    """An argparse type: a seed, an integer in [0, 2**63)."""
+    return _parsed(text, int, lambda value: check_seed("value", value))
+
+
+positive_int = integer(1)
+number = real()
+positive_number = real(0, low_open=True)
+non_negative_number = real(0)
+momentum = real(0, 1, high_open=True)
+keep_probability = real(0, 1, low_open=True)
+
+
+# --------------------------------------------------------------------------- #
+# running a subcommand
+# --------------------------------------------------------------------------- #
+def say(args, message):
+    """Print a notice to stderr unless ``--quiet``."""
+    if not args.quiet:
+        print(message, file=sys.stderr)
+
+
+def progress_bar(command, **options):
+    """A tqdm progress bar on stderr (``options``: tqdm's); tqdm is imported here, on first use."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ImportError(f"the progress bar of `mlp {command}` needs tqdm: "
+                          "pip install 'numba-mlp[cli]' (or pip install tqdm)") from None
+    return tqdm(file=sys.stderr, dynamic_ncols=True, **options)
+
+
+_DATA_DIR_HINT = "(`path` is --data-dir DIR on the command line.)"
+
+
+def load_data(args):
+    """(Dataset, notice or None) for ``--dataset``; a missing explicit data set is a usage error.
+
+    ``--dataset auto`` without ``--data-dir`` falls back to scikit-learn's digits
+    when Fashion-MNIST is not installed, with a notice that the caller shows
+    even with ``--quiet``: the numbers are about another data set than asked.
+    """
+    name = args.dataset
+    if name == "auto":
+        try:
+            return datasets.load_fashion_mnist(args.data_dir), None
+        except FileNotFoundError as exc:
+            if args.data_dir is not None:
+                raise UsageError(f"{exc} {_DATA_DIR_HINT}") from None
+            notice = ("notice: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); "
+                      "training on scikit-learn's digits instead")
+            return datasets.load_dataset("digits", seed=args.seed), notice
+    try:
+        if name == "digits":
+            return datasets.load_dataset("digits", seed=args.seed), None
+        if name == "synthetic":
+            return datasets.load_dataset("synthetic", seed=args.seed), None
+        return datasets.load_dataset(name, path=args.data_dir), None
+    except FileNotFoundError as exc:
+        raise UsageError(f"{exc} {_DATA_DIR_HINT}") from None
+
+
+def default_out(name):
+    """``runs/<name>-<timestamp>``, with ``-1``, ``-2``... appended when it exists."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{name}-{stamp}"
+    out, i = base, 1
+    while out.exists():
+        out = base.with_name(f"{base.name}-{i}")
+        i += 1
+    return out

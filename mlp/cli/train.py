@@ -1,0 +1,301 @@
+"""``mlp train``: train one network, evaluate it on the test set once, save the model and its curves.
+
+``mlp train`` trains a multilayer perceptron on a data set, holds out a
+validation part of the *training* data for monitoring and early stopping, and
+evaluates the test set once, at the end. It writes into its output directory:
+
+``model.npz``     the trained network (``mlp.load``), with the hyper-parameters as metadata
+``history.json``  one record per epoch (losses, validation accuracy, seconds)
+``curves.png``    training/validation loss and validation accuracy per epoch
+``summary.json``  data set, backend, layer sizes, hyper-parameters, timings, accuracies
+
+Exit status: 0 on success; 1 when training diverged (the files are still
+written, with the last good parameters); 2 for bad arguments, a missing data
+set or an unavailable backend; 130 when interrupted with Ctrl-C (the files
+are written with the best parameters seen so far).
+
+The defaults (``mlp.defaults.MAIN_JOB``, what ``make train`` runs) were chosen
+on a validation split of Fashion-MNIST's training data, never on its test set.
+"""
+import datetime as _dt
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import kernels
+
+from .._version import __version__
+from ..config import TrainConfig
+from ..datasets import train_validation_split
+from ..defaults import MAIN_JOB
+from ..files import write_json
+from ..model import MLP
+from ..persistence import save_model
+from ..plotting import plot_history
+from ..trainer import Trainer
+from . import options
+from .options import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError, say
+
+#: The help text of ``mlp train``: this module's description of the command, its files and exit status.
+DESCRIPTION = "\n\n".join(__doc__.split("\n\n")[1:4])
+
+
+def add_train_arguments(p):
+    """Add the options of ``mlp train`` to the parser ``p``."""
+    data = p.add_argument_group("data")
+    data.add_argument(
+        "--dataset", choices=options.DATASET_CHOICES, default="auto",
+        help="data set (default: auto = fashion-mnist when installed, else digits with a notice)")
+    data.add_argument(
+        "--data-dir", type=Path, default=None, metavar="DIR",
+        help="directory of the IDX files of fashion-mnist or mnist (default: $MLP_DATA, then "
+             "/usr/share/datasets/fashion-mnist from `apt-get install dataset-fashion-mnist`); "
+             "with --dataset auto it means fashion-mnist from DIR, without the fallback")
+    data.add_argument(
+        "--validation-fraction", type=options.real(0, 1, high_open=True),
+        default=MAIN_JOB["validation_fraction"], metavar="F",
+        help="fraction of the training data held out for validation, stratified "
+             f"(default: {MAIN_JOB['validation_fraction']}; 0 = no validation set)")
+
+    net = p.add_argument_group("network")
+    net.add_argument(
+        "--hidden", type=options.positive_int, nargs="*", default=list(MAIN_JOB["hidden"]), metavar="N",
+        help="sizes of the ReLU hidden layers (default: %(default)s; none = softmax regression)")
+    net.add_argument("--dtype", choices=options.DTYPE_CHOICES, default=MAIN_JOB["dtype"],
+                     help="floating-point type of parameters and data (default: %(default)s)")
+    net.add_argument("--backend", choices=options.BACKEND_CHOICES, default="auto",
+                     help="kernels (default: auto = cuda when a GPU is usable, else cpu)")
+
+    opt = p.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=options.positive_int, default=MAIN_JOB["epochs"],
+                     help="maximum number of epochs (default: %(default)s)")
+    opt.add_argument("--batch-size", type=options.positive_int, default=MAIN_JOB["batch_size"],
+                     help="mini-batch size (default: %(default)s)")
+    opt.add_argument("--lr", type=options.positive_number, default=MAIN_JOB["learning_rate"],
+                     help="learning rate (default: %(default)s)")
+    opt.add_argument("--momentum", type=options.momentum, default=MAIN_JOB["momentum"],
+                     help="momentum in [0, 1) (default: %(default)s)")
+    opt.add_argument("--lr-decay", type=options.non_negative_number, default=MAIN_JOB["lr_decay"],
+                     help="learning rate of epoch e = lr / (1 + lr_decay * e) (default: %(default)s)")
+    opt.add_argument("--early-stopping", action="store_true",
+                     help="stop when the validation loss has not improved for --patience "
+                          "epochs, keeping the best parameters (needs a validation set)")
+    opt.add_argument("--patience", type=options.positive_int, default=MAIN_JOB["patience"],
+                     help="epochs without improvement before early stopping (default: %(default)s)")
+
+    reg = p.add_argument_group("regularisation")
+    reg.add_argument("--l2", type=options.non_negative_number, nargs="+", default=[MAIN_JOB["l2"]],
+                     metavar="A", help="L2 penalty: one value, or one per weight matrix (default: %(default)s)")
+    reg.add_argument("--l1", type=options.non_negative_number, nargs="+", default=[MAIN_JOB["l1"]],
+                     metavar="B", help="L1 penalty: one value, or one per weight matrix (default: %(default)s)")
+    reg.add_argument(
+        "--keep-prob", type=options.keep_probability, nargs="+", default=None, metavar="P",
+        help="dropout keep probability: one value, or the input's then each hidden layer's "
+             f"(default: {MAIN_JOB['keep_prob_input']} for the input, {MAIN_JOB['keep_prob_hidden']} "
+             "for hidden layers)")
+    reg.add_argument("--dropout-mode", choices=("per_sample", "per_batch"), default=MAIN_JOB["dropout_mode"],
+                     help="a fresh mask for every sample, or one per mini-batch as in the lecture's "
+                          "reduced network (default: %(default)s)")
+
+    run = p.add_argument_group("run")
+    run.add_argument("--seed", type=options.seed, default=MAIN_JOB["seed"],
+                     help="seeds the split, the initial weights, shuffling and dropout (default: 0)")
+    run.add_argument("--out", type=Path, default=None, metavar="DIR",
+                     help="output directory (default: runs/<dataset>-<timestamp>)")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress bar or notices; only the final results")
+
+
+# --------------------------------------------------------------------------- #
+# the options, checked before any data is loaded
+# --------------------------------------------------------------------------- #
+def _one_or_per_layer(option, values, n, what):
+    if len(values) == 1:
+        return float(values[0])
+    if len(values) != n:
+        raise UsageError(f"{option} takes one value or {n} ({what}); got {len(values)}")
+    return [float(v) for v in values]
+
+
+def _regularisation(args):
+    """(l2, l1, keep_prob) from the options, their counts checked against --hidden."""
+    n_weight_matrices = len(args.hidden) + 1
+    if args.keep_prob is None:
+        keep_prob = [MAIN_JOB["keep_prob_input"]] + [MAIN_JOB["keep_prob_hidden"]] * len(args.hidden)
+    else:
+        keep_prob = _one_or_per_layer("--keep-prob", args.keep_prob, n_weight_matrices,
+                                      "the input's, then one per hidden layer")
+    l2 = _one_or_per_layer("--l2", args.l2, n_weight_matrices, "one per weight matrix")
+    l1 = _one_or_per_layer("--l1", args.l1, n_weight_matrices, "one per weight matrix")
+    return l2, l1, keep_prob
+
+
+def _checked_backend(args):
+    """The backend's name, after the usage errors that argparse cannot see; an unusable backend is one."""
+    if args.early_stopping and args.validation_fraction == 0:
+        raise UsageError("--early-stopping needs a validation set: --validation-fraction > 0")
+    if args.data_dir is not None and args.dataset in ("digits", "synthetic"):
+        raise UsageError(f"--data-dir applies to fashion-mnist and mnist only, not {args.dataset}")
+    _regularisation(args)
+    try:
+        backend = kernels.resolve_backend_name(args.backend)
+        kernels.get_backend(backend)
+    except kernels.BackendUnavailableError as exc:
+        raise UsageError(f"--backend {args.backend}: {exc}") from None
+    return backend
+
+
+def _train_config(args):
+    l2, l1, keep_prob = _regularisation(args)
+    return TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        momentum=args.momentum, lr_decay=args.lr_decay, l2=l2, l1=l1,
+        keep_prob=keep_prob, dropout_mode=args.dropout_mode,
+        early_stopping=args.early_stopping, patience=args.patience, seed=args.seed,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# the run
+# --------------------------------------------------------------------------- #
+def epoch_progress(args, total):
+    """A progress bar over epochs and the trainer callback that advances it."""
+    bar = options.progress_bar("train", total=total, unit="epoch", desc="training", disable=args.quiet)
+
+    def callback(record):
+        postfix = {"loss": f"{record['train_loss']:.4f}"}
+        if record.get("val_accuracy") is not None:
+            postfix["val_acc"] = f"{record['val_accuracy']:.4f}"
+        bar.set_postfix(postfix, refresh=False)
+        bar.update(1)
+        return False
+
+    return bar, callback
+
+
+def _split(args, dataset):
+    """(X_tr, y_tr, X_val, y_val): the validation part carved out of the training data, or None."""
+    if args.validation_fraction > 0:
+        return train_validation_split(dataset.X_train, dataset.y_train, args.validation_fraction,
+                                      seed=args.seed)
+    return dataset.X_train, dataset.y_train, None, None
+
+
+def _fit(args, net, config, split):
+    """(history, seconds): ``net`` trained on the split with a progress bar."""
+    X_tr, y_tr, X_val, y_val = split
+    try:
+        trainer = Trainer(net, config)
+    except (TypeError, ValueError) as exc:  # combinations the trainer refuses, e.g. per_batch on cuda
+        raise UsageError(str(exc)) from None
+    bar, callback = epoch_progress(args, config.epochs)
+    start = time.perf_counter()
+    try:
+        history = trainer.fit(X_tr, y_tr, X_val=X_val, y_val=y_val, callback=callback)
+    finally:
+        bar.close()
+    return history, time.perf_counter() - start
+
+
+def _accuracy(net, X, y):
+    return float(np.mean(net.predict(X) == y))
+
+
+def _summary(args, argv, dataset, notice, net, config, split, history, training_seconds):
+    """summary.json's dict; the test set is evaluated here, once, after every choice has been made."""
+    _, y_tr, X_val, y_val = split
+    records = history.records
+    # The trainer hands back the best epoch's parameters with early stopping or
+    # after an interrupt, else the last epoch's.
+    if records and (config.early_stopping or history.stop_reason == "interrupted") \
+            and history.best_epoch is not None:
+        kept_epoch = history.best_epoch
+    else:
+        kept_epoch = records[-1]["epoch"] if records else None
+    epoch_seconds = [r["seconds"] for r in records if r.get("seconds") is not None]
+    hyper = config.to_dict()
+    hyper["validation_fraction"] = args.validation_fraction
+    return {
+        "dataset": dataset.name,
+        "data_source": dataset.source,
+        "dataset_notice": notice,
+        "n_train": int(len(y_tr)),
+        "n_validation": 0 if y_val is None else int(len(y_val)),
+        "n_test": int(dataset.n_test),
+        "backend": net.backend,
+        "dtype": np.dtype(args.dtype).name,
+        "layer_sizes": list(net.layer_sizes),
+        "hyperparameters": hyper,
+        "epochs_run": len(records),
+        "best_epoch": history.best_epoch,
+        "kept_epoch": kept_epoch,
+        "stop_reason": history.stop_reason,
+        "seconds_per_epoch_median": statistics.median(epoch_seconds) if epoch_seconds else None,
+        "training_seconds": training_seconds,
+        "validation_accuracy": _accuracy(net, X_val, y_val) if X_val is not None else None,
+        "test_accuracy": _accuracy(net, dataset.X_test, dataset.y_test),
+        "mlp_version": __version__,
+        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": ["mlp", *argv],
+    }
+
+
+def _write_outputs(out, net, history, summary):
+    """model.npz, history.json, curves.png and summary.json, each written atomically."""
+    # The trainer's own record of the run (net.metadata) plus what only the CLI knows.
+    metadata = dict(getattr(net, "metadata", None) or {})
+    metadata.update({k: summary[k] for k in ("dataset", "layer_sizes", "dtype", "hyperparameters",
+                                             "kept_epoch", "validation_accuracy", "test_accuracy")})
+    save_model(net, out / "model.npz", metadata=metadata)
+    write_json(out / "history.json", history.to_dict())
+    plot_history(history.records, out / "curves.png", title=f"{summary['dataset']}: {net.layer_sizes}",
+                 kept_epoch=summary["kept_epoch"])
+    write_json(out / "summary.json", summary)
+
+
+def _report(out, summary):
+    """Print the results; returns the exit status of how training stopped."""
+    if summary["validation_accuracy"] is not None:
+        print(f"validation accuracy: {summary['validation_accuracy']:.4f}")
+    print(f"test accuracy: {summary['test_accuracy']:.4f}")
+    median_epoch = summary["seconds_per_epoch_median"]
+    if median_epoch is not None:
+        shown = f"{median_epoch:.2f} s" if median_epoch >= 0.1 else f"{median_epoch * 1e3:.1f} ms"
+        print(f"median time per epoch: {shown} ({summary['epochs_run']} epochs, "
+              f"{summary['training_seconds']:.1f} s in all, {summary['backend']} backend)")
+    print(f"wrote {out}/model.npz, history.json, curves.png, summary.json")
+    if summary["stop_reason"] == "interrupted":
+        print("interrupted: kept the best parameters seen so far", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if summary["stop_reason"] == "diverged":
+        print("training diverged (loss became NaN or inf): kept the last good parameters; "
+              "try a smaller --lr", file=sys.stderr)
+        return EXIT_DIVERGED
+    return EXIT_OK
+
+
+def run_train(args, argv):
+    """Run ``mlp train`` with parsed ``args`` (``argv``: the command line, for the summary); the exit status."""
+    backend = _checked_backend(args)
+    dataset, notice = options.load_data(args)
+    if notice:
+        # A fallback is shown even with --quiet: the numbers are about another data set.
+        print(notice, file=sys.stderr)
+    config = _train_config(args)
+    split = _split(args, dataset)
+    out = args.out if args.out is not None else options.default_out(dataset.name)
+    out.mkdir(parents=True, exist_ok=True)
+
+    net = MLP([dataset.n_features, *args.hidden, dataset.n_classes], output="softmax", seed=args.seed,
+              dtype=np.dtype(args.dtype).type, backend=backend)
+    say(args, f"data: {dataset.name} ({len(split[1])} training, "
+              f"{0 if split[3] is None else len(split[3])} validation, {dataset.n_test} test samples) "
+              f"from {dataset.source}")
+    say(args, f"model: {net!r}")
+    history, training_seconds = _fit(args, net, config, split)
+    summary = _summary(args, argv, dataset, notice, net, config, split, history, training_seconds)
+    _write_outputs(out, net, history, summary)
+    return _report(out, summary)

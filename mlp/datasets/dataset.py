@@ -1,0 +1,91 @@
+"""``Dataset``: a classification data set's training and test parts, checked when built."""
+import dataclasses
+
+import numpy as np
+
+from ..checks import check_int
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """A classification data set split into a training and a test part.
+
+    Attributes
+    ----------
+    X_train : numpy.ndarray, shape (n_train, n_features), float32
+        Training features, every value in ``[0, 1]``.
+    y_train : numpy.ndarray, shape (n_train,), int64
+        Training labels in ``[0, n_classes)``.
+    X_test : numpy.ndarray, shape (n_test, n_features), float32
+        Test features, every value in ``[0, 1]``.
+    y_test : numpy.ndarray, shape (n_test,), int64
+        Test labels in ``[0, n_classes)``.
+    name : str
+        Short name, e.g. ``"fashion-mnist"``.
+    n_classes : int
+        Number of classes.
+    source : str
+        Where the data were read from (a directory) or how they were made.
+
+    The arrays are checked (shapes, dtypes, label range) when the object is
+    built; arrays of another dtype are converted to ``float32`` / ``int64``.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    name: str
+    n_classes: int
+    source: str
+
+    def __post_init__(self):
+        n_classes = check_int("n_classes", self.n_classes, minimum=1)
+        object.__setattr__(self, "n_classes", n_classes)
+        if not isinstance(self.name, str) or not isinstance(self.source, str):
+            raise TypeError("Dataset: name and source must be str")
+        n_features = None
+        for part in ("train", "test"):
+            X = np.ascontiguousarray(getattr(self, "X_" + part), dtype=np.float32)
+            y = np.asarray(getattr(self, "y_" + part))
+            if X.ndim != 2:
+                raise ValueError(f"Dataset: X_{part} must be 2-D (n, d), got shape {X.shape}")
+            if y.ndim != 1 or y.shape[0] != X.shape[0]:
+                raise ValueError(
+                    f"Dataset: y_{part} must have shape ({X.shape[0]},) to match X_{part}, "
+                    f"got {y.shape}")
+            if y.dtype != np.int64:
+                if y.size and not np.issubdtype(y.dtype, np.integer):
+                    raise TypeError(f"Dataset: y_{part} must hold integers, got {y.dtype}")
+                y = y.astype(np.int64)
+            if y.size and (y.min() < 0 or y.max() >= n_classes):
+                raise ValueError(
+                    f"Dataset: y_{part} holds labels outside [0, {n_classes}): "
+                    f"min {y.min()}, max {y.max()}")
+            if n_features is None:
+                n_features = X.shape[1]
+            elif X.shape[1] != n_features:
+                raise ValueError(
+                    f"Dataset: X_train has {n_features} features but X_test has {X.shape[1]}")
+            object.__setattr__(self, "X_" + part, X)
+            object.__setattr__(self, "y_" + part, y)
+
+    @property
+    def n_features(self) -> int:
+        """Number of features (columns of ``X_train``)."""
+        return self.X_train.shape[1]
+
+    @property
+    def n_train(self) -> int:
+        """Number of training samples."""
+        return self.X_train.shape[0]
+
+    @property
+    def n_test(self) -> int:
+        """Number of test samples."""
+        return self.X_test.shape[0]
+
+    def __repr__(self):
+        return (f"Dataset(name={self.name!r}, n_train={self.n_train}, n_test={self.n_test}, "
+                f"n_features={self.n_features}, n_classes={self.n_classes}, "
+                f"source={self.source!r})")

@@ -1,0 +1,135 @@
+"""One trial: a fresh network trained on the training split and scored on the validation split.
+
+This is what the workers run: a trial gets the training and validation
+splits only, never the test set. :func:`limited_threads` pins a trial's BLAS
+thread count, on which its result depends to the bit.
+"""
+import contextlib
+import math
+import os
+import platform
+import time
+import warnings
+
+import numba
+import numpy as np
+
+from .. import checks
+from ..config import TrainConfig
+from ..defaults import SEARCH
+from ..evaluation import evaluate
+from ..model import MLP
+from ..trainer import Trainer
+from .space import CONFIG_NAMES
+
+#: How to install what parallel and distributed searches need.
+PARALLEL_EXTRA_HINT = "pip install 'numba-mlp[dask]'"
+
+
+def network_and_config(params, n_features, n_classes, seed):
+    """(layer sizes, TrainConfig) of one trial; per-layer lengths are checked here."""
+    hidden = params.get("hidden", list(SEARCH["hidden"]))
+    layer_sizes = [n_features, *hidden, n_classes]
+    fields = {name: params[name] for name in CONFIG_NAMES if name in params}
+    if "keep_prob_input" in params or "keep_prob_hidden" in params:
+        fields["keep_prob"] = ([params.get("keep_prob_input", 1.0)]
+                               + [params.get("keep_prob_hidden", 1.0)] * len(hidden))
+    config = TrainConfig(**fields, seed=seed)
+    n_weights = len(layer_sizes) - 1
+    try:
+        config.validate()
+        checks.per_layer("l2", config.l2, n_weights)
+        checks.per_layer("l1", config.l1, n_weights)
+        checks.check_keep_probs(config.keep_prob, n_weights)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"trial {params}: {exc}") from None
+    return layer_sizes, config
+
+
+@contextlib.contextmanager
+def limited_threads(threads):
+    """BLAS on at most ``threads`` threads and numba's own parallel loops on one, while the block runs.
+
+    None leaves both as they are. numba's parallel loops (``prange``) are not
+    on the default path, BLAS (``np.dot`` in the kernels) is; its thread count
+    changes the order of floating-point sums, so a trial reproduces to the bit
+    only with the same count.
+    """
+    if threads is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise ImportError(f"limiting the threads of a trial needs threadpoolctl: {PARALLEL_EXTRA_HINT}") from None
+    # np.dot inside numba calls SciPy's OpenBLAS, which is loaded on first use; threadpoolctl
+    # limits only libraries already loaded, so load it now or the first trial runs unlimited.
+    import scipy.linalg.cython_blas  # noqa: F401
+
+    numba_threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        numba.set_num_threads(numba_threads)
+
+
+def accuracy_and_loss(net, X, y):
+    """(accuracy, mean cross-entropy) of ``net`` on ``X``, ``y``."""
+    loss, accuracy = evaluate(net, checks.check_X(X, net.n_features, net.dtype), np.asarray(y, dtype=np.int64))
+    return float(accuracy), float(loss)
+
+
+def train_trial(params, split, settings):
+    """Train one configuration on split = (X_tr, y_tr, X_val, y_val); (net, result dict)."""
+    X_tr, y_tr, X_val, y_val = split
+    layer_sizes, config = network_and_config(params, settings["n_features"], settings["n_classes"],
+                                             settings["seed"])
+    net = MLP(layer_sizes, output="softmax", seed=settings["seed"], dtype=settings["dtype"],
+              backend=settings["backend"])
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # A diverged trial is a result (stop_reason "diverged"), not a reason to warn per trial.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        history = Trainer(net, config).fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+    if history.stop_reason == "interrupted":
+        # The trainer absorbs Ctrl-C and returns a partly trained net: that is no result to journal.
+        raise KeyboardInterrupt
+    seconds = time.perf_counter() - start
+    val_accuracy, val_loss = accuracy_and_loss(net, X_val, y_val)
+    records = history.records
+    return net, {
+        "val_accuracy": val_accuracy,
+        "val_loss": val_loss if math.isfinite(val_loss) else None,
+        "train_loss": records[-1]["train_loss"] if records else None,
+        "epochs_run": len(records),
+        "best_epoch": history.best_epoch,
+        "stop_reason": history.stop_reason,
+        "seconds": seconds,
+        "worker": f"{platform.node()}:{os.getpid()}",
+    }
+
+
+def run_trial(params, split, settings, threads=None):
+    """Train and score one trial; what the workers run. Returns the result dict.
+
+    Parameters
+    ----------
+    params : dict
+        Canonical parameters of the trial (see :mod:`mlp.search`).
+    split : tuple
+        ``(X_tr, y_tr, X_val, y_val)``: the training and validation splits.
+    settings : dict
+        ``n_features``, ``n_classes``, ``seed``, ``dtype``, ``backend``.
+    threads : int or None
+        BLAS threads while the trial runs (numba's own: 1); None: unchanged.
+    """
+    with limited_threads(threads):
+        result = train_trial(params, split, settings)[1]
+    return dict(result, threads=threads)
+
+
+def keyed_trial(key, params, split, settings, threads):
+    """``(key, run_trial(...))``: a worker's answer names its trial."""
+    return key, run_trial(params, split, settings, threads)
