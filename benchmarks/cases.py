@@ -22,6 +22,7 @@ import numpy as np
 
 import kernels
 from kernels import spec
+from kernels.codes import LOGISTIC, RELU, TANH
 
 DTYPE = np.float32
 
@@ -50,11 +51,11 @@ MATMULS = ("matmul_nt", "matmul_tn", "matmul_nn")
 # applies to these. apply_mask, bias_add and bias_grad are one NumPy call each,
 # already a single pass, so there is nothing to fuse.
 FUSED_ELEMENTWISE = (
-    "bias_relu_forward", "bias_relu_dropout_forward",
-    "softmax", "softmax_cross_entropy", "squared_error",
-    "relu_backward", "relu_dropout_backward",
+    "bias_activation_forward", "bias_activation_dropout_forward",
+    "softmax", "softmax_cross_entropy", "squared_error", "sigmoid_cross_entropy", "poisson_loss",
+    "activation_backward", "activation_dropout_backward",
     "add_regularization_grad", "regularization_loss",
-    "sgd_update", "sgd_momentum_update", "dropout_mask",
+    "sgd_update", "sgd_momentum_update", "sgd_nesterov_update", "adam_update", "dropout_mask",
 )
 FUSED_TARGET_NET, FUSED_TARGET_BATCH, FUSED_TARGET_SPEEDUP = "784-256-10", 128, 3.0
 
@@ -80,6 +81,8 @@ SCALARS = {
     "regularization_loss": {"l2": L2, "l1": L1},
     "sgd_update": {"lr": LEARNING_RATE, "l2": 0.0, "l1": 0.0},
     "sgd_momentum_update": {"lr": LEARNING_RATE, "momentum": MOMENTUM, "l2": 0.0, "l1": 0.0},
+    "sgd_nesterov_update": {"lr": LEARNING_RATE, "momentum": MOMENTUM, "l2": 0.0, "l1": 0.0},
+    "adam_update": {"step_size": 1e-3, "l2": 0.0, "l1": 0.0},
     "dropout_mask": {"seed": 0, "stream": 1},
 }
 # Fills replaced for timing: unit-scale logits, as a network's. The spec's 40x logits
@@ -257,16 +260,37 @@ def torch_peers():
     def bias_add(Z, b):
         return lambda: Z.add_(b)
 
-    def bias_relu_forward(Z, b, H):
+    def activate(Z, activation, H):
+        if activation == RELU:
+            torch.clamp(Z, min=0, out=H)
+        elif activation == TANH:
+            torch.tanh(Z, out=H)
+        elif activation == LOGISTIC:
+            torch.sigmoid(Z, out=H)
+        else:
+            H.copy_(Z)
+
+    def derivative_times(dH, Z, activation, dZ):
+        if activation == RELU:
+            torch.ops.aten.threshold_backward.grad_input(dH, Z, 0, grad_input=dZ)
+        elif activation == TANH:
+            torch.mul(dH, 1 - torch.tanh(Z) ** 2, out=dZ)
+        elif activation == LOGISTIC:
+            s = torch.sigmoid(Z)
+            torch.mul(dH, s * (1 - s), out=dZ)
+        else:
+            dZ.copy_(dH)
+
+    def bias_activation_forward(Z, b, activation, H):
         def run():
             Z.add_(b)
-            torch.clamp(Z, min=0, out=H)
+            activate(Z, activation, H)
         return run
 
-    def bias_relu_dropout_forward(Z, b, mask, H):
+    def bias_activation_dropout_forward(Z, b, activation, mask, H):
         def run():
             Z.add_(b)
-            torch.clamp(Z, min=0, out=H)
+            activate(Z, activation, H)
             H.mul_(mask)
         return run
 
@@ -294,12 +318,12 @@ def torch_peers():
             doutputs.div_(n)
         return run
 
-    def relu_backward(dH, Z, dZ):
-        return lambda: torch.ops.aten.threshold_backward.grad_input(dH, Z, 0, grad_input=dZ)
+    def activation_backward(dH, Z, activation, dZ):
+        return lambda: derivative_times(dH, Z, activation, dZ)
 
-    def relu_dropout_backward(dH, Z, mask, dZ):
+    def activation_dropout_backward(dH, Z, activation, mask, dZ):
         def run():
-            torch.ops.aten.threshold_backward.grad_input(dH, Z, 0, grad_input=dZ)
+            derivative_times(dH, Z, activation, dZ)
             dZ.mul_(mask)
         return run
 

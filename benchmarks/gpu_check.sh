@@ -29,6 +29,7 @@ import numpy as np
 from numba import cuda
 
 import kernels
+from kernels.codes import RELU
 
 C = kernels.get_backend("cuda")
 dev = cuda.get_current_device()
@@ -75,14 +76,14 @@ for n, k, m in [(256, 784, 512), (256, 512, 512), (1024, 512, 512)]:
     X, W, b = dev_rand((n, k), dt), dev_rand((m, k), dt), dev_rand((m,), dt)
     mask, Z, H = C.empty((n, m), dt), C.empty((n, m), dt), C.empty((n, m), dt)
     C.dropout_mask(1, 0, 0.8, mask)
-    fused = per_call(lambda: C.linear_relu_dropout_forward(X, W, b, mask, Z, H))
-    chain = per_call(lambda: (C.matmul_nt(X, W, Z), C.bias_relu_dropout_forward(Z, b, mask, H)))
+    fused = per_call(lambda: C.linear_activation_dropout_forward(X, W, b, RELU, mask, Z, H))
+    chain = per_call(lambda: (C.matmul_nt(X, W, Z), C.bias_activation_dropout_forward(Z, b, RELU, mask, H)))
     print(f"forward  {n}x{k}->{m}: fused {fused * 1e6:8.1f}  chain {chain * 1e6:8.1f}")
     dZn, Zk, maskk, dZ, dH = (dev_rand((n, m), dt), dev_rand((n, k), dt), C.empty((n, k), dt),
                               C.empty((n, k), dt), C.empty((n, k), dt))
     C.dropout_mask(1, 1, 0.8, maskk)
-    fused = per_call(lambda: C.linear_relu_dropout_backward(dZn, W, Zk, maskk, dZ))
-    chain = per_call(lambda: (C.matmul_nn(dZn, W, dH), C.relu_dropout_backward(dH, Zk, maskk, dZ)))
+    fused = per_call(lambda: C.linear_activation_dropout_backward(dZn, W, Zk, RELU, maskk, dZ))
+    chain = per_call(lambda: (C.matmul_nn(dZn, W, dH), C.activation_dropout_backward(dH, Zk, RELU, maskk, dZ)))
     print(f"backward {n}x{m}->{k}: fused {fused * 1e6:8.1f}  chain {chain * 1e6:8.1f}")
 
 print("\nsmall kernels (float32, microseconds per call)")
@@ -94,15 +95,15 @@ loss = C.zeros(1, np.float64)
 P, dP, V = dev_rand((d, 784), dt), dev_rand((d, 784), dt), C.zeros((d, 784), dt)
 small = {
     "dropout_mask 256x512": lambda: C.dropout_mask(1, 2, 0.8, mask),
-    "bias_relu_dropout_forward 256x512": lambda: C.bias_relu_dropout_forward(Z, b, mask, H),
-    "relu_dropout_backward 256x512": lambda: C.relu_dropout_backward(H, Z, mask, H),
+    "bias_activation_dropout_forward relu 256x512": lambda: C.bias_activation_dropout_forward(Z, b, RELU, mask, H),
+    "activation_dropout_backward relu 256x512": lambda: C.activation_dropout_backward(H, Z, RELU, mask, H),
     "bias_grad 256x512": lambda: C.bias_grad(Z, b),
     "softmax_cross_entropy 256x10": lambda: C.softmax_cross_entropy(logits, labels, probs, dl, loss),
     "sgd_momentum_update 512x784": lambda: C.sgd_momentum_update(P, dP, V, 1e-3, 0.9, 1e-4, 0.0),
     "regularization_loss 512x784 (syncs)": lambda: C.regularization_loss(P, 1e-4, 1e-5),
 }
 for label, fn in small.items():
-    print(f"{label:40s} {per_call(fn) * 1e6:8.1f}")
+    print(f"{label:46s} {per_call(fn) * 1e6:8.1f}")
 
 print("\nfp32 2048^3: the blocked matmul_nn against cuBLAS (torch.matmul, TF32 off)")
 try:

@@ -277,6 +277,33 @@ def interleaved_section(results):
     return "\n\n".join(out)
 
 
+def estimator_section(results):
+    """scikit-learn's MLPClassifier beside mlp.MLPClassifier, per solver: seconds per epoch and test accuracy."""
+    out = []
+    for bench in results.by_role["estimator_interleaved"]:
+        info = bench["extra_info"]
+        fits = {(f["implementation"], f["solver"]): f for f in info["fits"]}
+        rows = []
+        for solver in dict.fromkeys(f["solver"] for f in info["fits"]):
+            theirs, ours = fits.get(("scikit-learn", solver)), fits.get(("numba-mlp", solver))
+            if theirs is None or ours is None:
+                continue
+            floor = info.get("gemm_floor_epoch")
+            rows.append((solver, fmt_seconds(theirs["median_epoch"]), fmt_seconds(ours["median_epoch"]),
+                         fmt_ratio(ratio(theirs["median_epoch"], ours["median_epoch"])),
+                         fmt_ratio(ratio(theirs["median_epoch"], floor)), fmt_ratio(ratio(ours["median_epoch"], floor)),
+                         f"{theirs['test_accuracy']:.4f}", f"{ours['test_accuracy']:.4f}"))
+        hidden = ",".join(map(str, info["hidden"]))
+        out.append(f"## MLPClassifier(hidden_layer_sizes=({hidden},)): scikit-learn vs numba-mlp\n\n"
+                   f"{info['rows']} rows float32, scikit-learn's defaults, {info['epochs']} epochs per fit, the fits "
+                   "interleaved (one of each per round, rotating order); seconds per epoch are the whole fit "
+                   "÷ its epochs; the GEMM floor is the step's five products at batch 200 times the steps.\n\n"
+                   + table(("solver", "scikit-learn s/epoch", "numba-mlp s/epoch", "speed-up",
+                            "scikit-learn ÷ GEMM floor", "numba-mlp ÷ GEMM floor",
+                            "scikit-learn test acc.", "numba-mlp test acc."), rows))
+    return "\n\n".join(out)
+
+
 def epoch_section(results):
     out = ["## Training epoch (784-256-10, float32, plain SGD)",
            "Seconds per epoch are the whole `fit` call (input checks included); \"loop\" is the epoch loop "
@@ -411,6 +438,7 @@ def render(results, png_name):
         "Written by `benchmarks/report.py` from the pytest-benchmark JSON of `make bench`. "
         f"Chart: [{png_name}]({png_name}).",
         machine_section(results), targets_section(results), epoch_section(results), interleaved_section(results),
+        estimator_section(results),
         sgemm_section(results), compile_section(results), kernel_section(results),
     )
     return "\n\n".join(section for section in sections if section) + "\n"

@@ -28,9 +28,9 @@ def results_json(tmp_path):
     benchmarks = [
         _bench("sgemm", 0.02, role="sgemm", variant="numpy", flops=2.0 * 1024 ** 3),
         _bench("sgemm", 0.01, role="sgemm", variant="torch", flops=2.0 * 1024 ** 3),
-        _kernel("bias_relu_forward", "numpy", 40e-6), _kernel("bias_relu_forward", "cpu", 10e-6),
-        _kernel("bias_relu_forward", "torch", 20e-6),
-        _kernel("relu_backward", "numpy", 20e-6), _kernel("relu_backward", "cpu", 10e-6),
+        _kernel("bias_activation_forward", "numpy", 40e-6), _kernel("bias_activation_forward", "cpu", 10e-6),
+        _kernel("bias_activation_forward", "torch", 20e-6),
+        _kernel("activation_backward", "numpy", 20e-6), _kernel("activation_backward", "cpu", 10e-6),
         _epoch("numba-mlp cpu", "none", 1.0, backend="cpu"), _epoch("numba-mlp numpy", "none", 2.0, backend="numpy"),
         _epoch("PyTorch", "none", 3.0), _epoch("scikit-learn", "none", 6.0),
         _epoch("numba-mlp cpu", "per_sample", 1.0, backend="cpu"),
@@ -85,6 +85,19 @@ def test_epoch_targets_come_from_the_interleaved_run(results_json, tmp_path):
     assert numpy.startswith("**missed** by 14%")
     assert per_sample.startswith("**met**") and "5.000×" in per_sample
     assert "Interleaved" in report.render(results, "results.png")
+
+
+def test_estimator_section_compares_scikit_learn_per_solver(results_json):
+    data = json.loads(results_json.read_text())
+    fits = [{"implementation": name, "solver": solver, "median_epoch": seconds, "epoch_seconds": [seconds],
+             "test_accuracy": 0.85} for name, solver, seconds in (
+                 ("scikit-learn", "adam", 4.0), ("numba-mlp", "adam", 1.0),
+                 ("scikit-learn", "sgd", 3.0), ("numba-mlp", "sgd", 1.5))]
+    data["benchmarks"].append(_bench("estimators", 30.0, role="estimator_interleaved", hidden=[256], rows=60000,
+                                     epochs=2, fits=fits, gemm_floor_epoch=0.5))
+    section = report.estimator_section(report.Results(data)).replace("  ", " ")
+    assert "| adam | 4.000 | 1.000 | 4.00× | 8.00× | 2.00× | 0.8500 | 0.8500 |" in section
+    assert "| sgd | 3.000 | 1.500 | 2.00× | 6.00× | 3.00× |" in section
 
 
 def test_report_refuses_a_run_without_timings(tmp_path):

@@ -6,8 +6,10 @@ layer kernels and the training-loop kernels (each built from this module's
 standard kernels, bit-identical to its chain of them), and the reduced
 network's kernels. The functions are plain ``njit`` dispatchers, so a compiled
 training loop (``mlp``'s epoch) calls them directly with no Python between; a
-cached function that does must name this module and ``kernels.counter_rng`` in
-its ``depends_on`` (see ``kernels.jit``).
+cached function that does must name this module, ``kernels.cpu_losses``,
+``kernels.cpu_updates`` and this module's ``DEPENDS_ON`` in its ``depends_on``
+(see ``kernels.jit``). The losses and the updates are in ``kernels.cpu_losses``
+and ``kernels.cpu_updates``, imported here: this module is the backend.
 
 Threads, chosen deliberately on a 2-core machine:
 - the large products call BLAS (``np.dot`` inside njit reaches SciPy's OpenBLAS
@@ -19,20 +21,35 @@ Threads, chosen deliberately on a 2-core machine:
 The hand-written blocked matmuls (``ALTERNATIVES``, in ``kernels.cpu_blocked``) are
 the one parallel (``prange``) code path, kept beside BLAS to be benchmarked, not
 used by default.
+
+The activation kernels take the code of f (``kernels.codes.ACTIVATIONS``) and
+branch on it once, outside their loops: each activation has a loop of its own,
+so ReLU's is the plain compare-and-select loop it always was. The codes are
+compiled in as constants.
 """
 import functools
 
 import numpy as np
 
-from . import counter_rng, jit
+from . import codes, counter_rng, cpu_losses, jit
+from .codes import LOGISTIC, RELU, TANH
 from .counter_rng import GOLDEN, MIX1, MIX2, SHIFT_TOP24
 from .cpu_blocked import matmul_nn_blocked, matmul_nt_blocked, matmul_tn_blocked
+# The losses and the updates live in modules of their own; the backend is this module's namespace.
+from .cpu_losses import (  # noqa: F401
+    poisson_loss, poisson_loss_accumulate, sigmoid, sigmoid_cross_entropy, sigmoid_cross_entropy_accumulate,
+    softmax, softmax_cross_entropy, softmax_cross_entropy_accumulate, squared_error, squared_error_accumulate)
+from .cpu_updates import (  # noqa: F401
+    adam_update, add_regularization_grad, layer_adam_update, layer_sgd_momentum_update, layer_sgd_nesterov_update,
+    layer_sgd_update, regularization_loss, sgd_momentum_update, sgd_nesterov_update, sgd_update)
 
 NAME = "cpu"
 
-# Every function here is cached with counter_rng's source in its key: the dropout
-# kernels compile its constants in, and the other kernels may call them.
-njit = functools.partial(jit.njit, depends_on=(counter_rng,))
+# Every function here is cached with the sources of the modules it compiles in: counter_rng's
+# constants (the dropout kernels, which the others may call), codes' (the activation codes) and
+# cpu_losses' sigmoid (the logistic activation).
+DEPENDS_ON = (counter_rng, codes, cpu_losses)
+njit = functools.partial(jit.njit, depends_on=DEPENDS_ON)
 
 
 # ---------------------------------------------------------------- arrays
@@ -105,109 +122,135 @@ def bias_add(Z, b):
 
 
 @njit
-def bias_relu_forward(Z, b, H):
-    """Z += b in place, H = relu(Z).  Z, H (n, d), b (d,)."""
-    n, d = Z.shape
-    zero = Z.dtype.type(0)
-    for i in range(n):
-        for j in range(d):
-            z = Z[i, j] + b[j]
-            Z[i, j] = z
-            H[i, j] = z if z > zero else zero
+def _bias_activation(Z, b, activation, mask, scale, H):
+    """Z += b in place, H = f(Z), times mask (an array, or None) and times scale (a number, or None).
 
-
-@njit
-def bias_relu_dropout_forward(Z, b, mask, H):
-    """Z += b in place, H = relu(Z) * mask.  Z, mask, H (n, d), b (d,)."""
-    n, d = Z.shape
-    zero = Z.dtype.type(0)
-    for i in range(n):
-        for j in range(d):
-            z = Z[i, j] + b[j]
-            Z[i, j] = z
-            H[i, j] = z * mask[i, j] if z > zero else zero
-
-
-@njit
-def softmax(logits, probs):
-    """probs = row-wise softmax of logits, shifted by the row max.  (n, k)."""
-    n, k = logits.shape
-    for i in range(n):
-        row_max = logits[i, 0]
-        for j in range(1, k):
-            row_max = max(row_max, logits[i, j])
-        total = logits.dtype.type(0)
-        for j in range(k):
-            e = np.exp(logits[i, j] - row_max)
-            probs[i, j] = e
-            total += e
-        for j in range(k):
-            probs[i, j] /= total
-
-
-@njit
-def softmax_cross_entropy(logits, labels, probs, dlogits, loss_out):
-    """Softmax + mean cross-entropy + dlogits = (probs - onehot) / n, one pass per row.
-
-    logits, probs, dlogits (n, k); labels (n,) ints; loss_out (1,) float64.
+    One loop per activation; ``mask is None`` and ``scale is None`` are resolved at compile time.
     """
-    n, k = logits.shape
-    inv_n = logits.dtype.type(1.0 / n)
-    loss = 0.0
-    for i in range(n):
-        row_max = logits[i, 0]
-        for j in range(1, k):
-            row_max = max(row_max, logits[i, j])
-        total = logits.dtype.type(0)
-        for j in range(k):
-            e = np.exp(logits[i, j] - row_max)
-            probs[i, j] = e
-            total += e
-        inv_total = 1 / total
-        for j in range(k):
-            p = probs[i, j] * inv_total
-            probs[i, j] = p
-            dlogits[i, j] = p * inv_n
-        y = labels[i]
-        dlogits[i, y] -= inv_n
-        # log p_y = (z_y - max) - log(sum exp(z - max)), never log of an underflowed 0
-        loss += np.log(np.float64(total)) - np.float64(logits[i, y] - row_max)
-    loss_out[0] = loss / n
+    n, d = Z.shape
+    zero = Z.dtype.type(0)
+    one = Z.dtype.type(1)
+    s = Z.dtype.type(1 if scale is None else scale)
+    if activation == RELU:
+        for i in range(n):
+            for j in range(d):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                h = z if z > zero else zero
+                if mask is not None:
+                    h = h * mask[i, j]
+                if scale is not None:
+                    h = h * s
+                H[i, j] = h
+    elif activation == TANH:
+        for i in range(n):
+            for j in range(d):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                h = np.tanh(z)
+                if mask is not None:
+                    h = h * mask[i, j]
+                if scale is not None:
+                    h = h * s
+                H[i, j] = h
+    elif activation == LOGISTIC:
+        for i in range(n):
+            for j in range(d):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                h = sigmoid(z, one)
+                if mask is not None:
+                    h = h * mask[i, j]
+                if scale is not None:
+                    h = h * s
+                H[i, j] = h
+    else:  # identity
+        for i in range(n):
+            for j in range(d):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                h = z
+                if mask is not None:
+                    h = h * mask[i, j]
+                if scale is not None:
+                    h = h * s
+                H[i, j] = h
 
 
 @njit
-def squared_error(outputs, targets, doutputs, loss_out):
-    """loss = (1/2n) sum ||y_hat - y||^2, doutputs = (y_hat - y) / n.  (n, k); loss_out (1,) float64."""
-    n, k = outputs.shape
-    inv_n = outputs.dtype.type(1.0 / n)
-    loss = 0.0
-    for i in range(n):
-        for j in range(k):
-            r = outputs[i, j] - targets[i, j]
-            loss += np.float64(r) * np.float64(r)
-            doutputs[i, j] = r * inv_n
-    loss_out[0] = 0.5 * loss / n
+def bias_activation_forward(Z, b, activation, H):
+    """Z += b in place, H = f(Z).  Z, H (n, d), b (d,)."""
+    _bias_activation(Z, b, activation, None, None, H)
+
+
+@njit
+def bias_activation_dropout_forward(Z, b, activation, mask, H):
+    """Z += b in place, H = f(Z) * mask.  Z, mask, H (n, d), b (d,)."""
+    _bias_activation(Z, b, activation, mask, None, H)
 
 
 # ---------------------------------------------------------------- backward
 @njit
-def relu_backward(dH, Z, dZ):
-    """dZ = dH * relu'(Z), relu'(0) = 0.  (n, d); dZ may be dH."""
+def _activation_backward(dH, Z, activation, mask, scale, dZ):
+    """dZ = dH * f'(Z), times mask (an array, or None) and times scale (a number, or None); dZ may be dH.
+
+    relu'(z) = (z > 0), so relu'(0) = 0 exactly; tanh' = 1 - tanh^2; logistic' = s (1 - s)
+    with s the sigmoid (never NaN: s is in [0, 1]); identity' = 1. One loop per activation.
+    """
     n, d = Z.shape
     zero = Z.dtype.type(0)
-    for i in range(n):
-        for j in range(d):
-            dZ[i, j] = dH[i, j] if Z[i, j] > zero else zero
+    one = Z.dtype.type(1)
+    s = Z.dtype.type(1 if scale is None else scale)
+    if activation == RELU:
+        for i in range(n):
+            for j in range(d):
+                g = dH[i, j] if Z[i, j] > zero else zero
+                if mask is not None:
+                    g = g * mask[i, j]
+                if scale is not None:
+                    g = g * s
+                dZ[i, j] = g
+    elif activation == TANH:
+        for i in range(n):
+            for j in range(d):
+                t = np.tanh(Z[i, j])
+                g = dH[i, j] * (one - t * t)
+                if mask is not None:
+                    g = g * mask[i, j]
+                if scale is not None:
+                    g = g * s
+                dZ[i, j] = g
+    elif activation == LOGISTIC:
+        for i in range(n):
+            for j in range(d):
+                p = sigmoid(Z[i, j], one)
+                g = dH[i, j] * (p * (one - p))
+                if mask is not None:
+                    g = g * mask[i, j]
+                if scale is not None:
+                    g = g * s
+                dZ[i, j] = g
+    else:  # identity
+        for i in range(n):
+            for j in range(d):
+                g = dH[i, j]
+                if mask is not None:
+                    g = g * mask[i, j]
+                if scale is not None:
+                    g = g * s
+                dZ[i, j] = g
 
 
 @njit
-def relu_dropout_backward(dH, Z, mask, dZ):
-    """dZ = dH * relu'(Z) * mask.  (n, d); dZ may be dH."""
-    n, d = Z.shape
-    zero = Z.dtype.type(0)
-    for i in range(n):
-        for j in range(d):
-            dZ[i, j] = dH[i, j] * mask[i, j] if Z[i, j] > zero else zero
+def activation_backward(dH, Z, activation, dZ):
+    """dZ = dH * f'(Z), relu'(0) = 0.  (n, d); dZ may be dH."""
+    _activation_backward(dH, Z, activation, None, None, dZ)
+
+
+@njit
+def activation_dropout_backward(dH, Z, activation, mask, dZ):
+    """dZ = dH * f'(Z) * mask.  (n, d); dZ may be dH."""
+    _activation_backward(dH, Z, activation, mask, None, dZ)
 
 
 @njit
@@ -219,75 +262,6 @@ def bias_grad(dZ, db):
     for i in range(n):
         for j in range(d):
             db[j] += dZ[i, j]
-
-
-# ---------------------------------------------------------------- regularisation and update
-# These take parameters of any shape (weights (m, k), biases (m,)) through flat
-# views of the C-contiguous arrays.
-@njit
-def add_regularization_grad(W, dW, l2, l1):
-    """dW += l2 * W + l1 * sign(W).  W, dW (m, k)."""
-    w = W.reshape(W.size)
-    g = dW.reshape(dW.size)
-    a = W.dtype.type(l2)
-    c = W.dtype.type(l1)
-    for i in range(w.size):
-        g[i] += a * w[i] + c * np.sign(w[i])
-
-
-@njit
-def regularization_loss(W, l2, l1):
-    """(l2/2) ||W||_F^2 + l1 sum|W|, accumulated in float64."""
-    w = W.reshape(W.size)
-    squares = 0.0
-    absolutes = 0.0
-    for i in range(w.size):
-        x = np.float64(w[i])
-        squares += x * x
-        absolutes += abs(x)
-    return 0.5 * l2 * squares + l1 * absolutes
-
-
-@njit
-def sgd_update(P, dP, lr, l2, l1):
-    """P -= lr * (dP + l2 * P + l1 * sign(P)), in place; with l1 > 0 a weight crossing zero stops at 0."""
-    p = P.reshape(P.size)
-    g = dP.reshape(dP.size)
-    step = P.dtype.type(lr)
-    a = P.dtype.type(l2)
-    c = P.dtype.type(l1)
-    zero = P.dtype.type(0)
-    clip = l1 > 0
-    for i in range(p.size):
-        old = p[i]
-        new = old - step * (g[i] + a * old + c * np.sign(old))
-        p[i] = zero if clip and new * old < zero else new
-
-
-@njit
-def sgd_momentum_update(P, dP, V, lr, momentum, l2, l1):
-    """V = momentum * V - lr * (dP + l2 * P + l1 * sign(P));  P += V, in place.
-
-    With l1 > 0 a weight crossing zero stops at 0 and its velocity resets to 0.
-    """
-    p = P.reshape(P.size)
-    g = dP.reshape(dP.size)
-    v = V.reshape(V.size)
-    step = P.dtype.type(lr)
-    mu = P.dtype.type(momentum)
-    a = P.dtype.type(l2)
-    c = P.dtype.type(l1)
-    zero = P.dtype.type(0)
-    clip = l1 > 0
-    for i in range(p.size):
-        old = p[i]
-        vel = mu * v[i] - step * (g[i] + a * old + c * np.sign(old))
-        new = old + vel
-        if clip and new * old < zero:
-            new = zero
-            vel = zero
-        v[i] = vel
-        p[i] = new
 
 
 # ---------------------------------------------------------------- dropout masks
@@ -330,31 +304,31 @@ def linear_forward(X, W, b, Z):
 
 
 @njit
-def linear_relu_forward(X, W, b, Z, H):
-    """Z = X W^T + b, H = relu(Z): ``matmul_nt`` then ``bias_relu_forward``."""
+def linear_activation_forward(X, W, b, activation, Z, H):
+    """Z = X W^T + b, H = f(Z): ``matmul_nt`` then ``bias_activation_forward``."""
     matmul_nt(X, W, Z)
-    bias_relu_forward(Z, b, H)
+    bias_activation_forward(Z, b, activation, H)
 
 
 @njit
-def linear_relu_dropout_forward(X, W, b, mask, Z, H):
-    """Z = X W^T + b, H = relu(Z) * mask: ``matmul_nt`` then ``bias_relu_dropout_forward``."""
+def linear_activation_dropout_forward(X, W, b, activation, mask, Z, H):
+    """Z = X W^T + b, H = f(Z) * mask: ``matmul_nt`` then ``bias_activation_dropout_forward``."""
     matmul_nt(X, W, Z)
-    bias_relu_dropout_forward(Z, b, mask, H)
+    bias_activation_dropout_forward(Z, b, activation, mask, H)
 
 
 @njit
-def linear_relu_backward(dZ_next, W, Z, dZ):
-    """dZ = (dZ_next W) * relu'(Z): ``matmul_nn`` then ``relu_backward`` in place."""
+def linear_activation_backward(dZ_next, W, Z, activation, dZ):
+    """dZ = (dZ_next W) * f'(Z): ``matmul_nn`` then ``activation_backward`` in place."""
     matmul_nn(dZ_next, W, dZ)
-    relu_backward(dZ, Z, dZ)
+    activation_backward(dZ, Z, activation, dZ)
 
 
 @njit
-def linear_relu_dropout_backward(dZ_next, W, Z, mask, dZ):
-    """dZ = (dZ_next W) * relu'(Z) * mask: ``matmul_nn`` then ``relu_dropout_backward`` in place."""
+def linear_activation_dropout_backward(dZ_next, W, Z, activation, mask, dZ):
+    """dZ = (dZ_next W) * f'(Z) * mask: ``matmul_nn`` then ``activation_dropout_backward`` in place."""
     matmul_nn(dZ_next, W, dZ)
-    relu_dropout_backward(dZ, Z, mask, dZ)
+    activation_dropout_backward(dZ, Z, activation, mask, dZ)
 
 
 # ---------------------------------------------------------------- training-loop kernels
@@ -385,66 +359,14 @@ def gather_minibatch(X, perm, start, out, labels=None, labels_out=None, seed=0, 
                 out[i, j] = out[i, j] * (scale if (bits >> SHIFT_TOP24) < threshold else zero)
 
 
-@njit
-def _accumulate_loss(loss_out, rows, epoch_stats, step):
-    # While every loss so far was finite, add loss * rows; the first non-finite one
-    # records its step (epoch_stats[1] starts negative) and ends the sum.
-    if epoch_stats[1] < 0:
-        loss = loss_out[0]
-        if np.isfinite(loss):
-            epoch_stats[0] += loss * rows
-        else:
-            epoch_stats[1] = step
-
-
-@njit
-def softmax_cross_entropy_accumulate(logits, labels, probs, dlogits, loss_out, epoch_stats, step):
-    """``softmax_cross_entropy``, then the epoch's loss bookkeeping in epoch_stats (2,) float64."""
-    softmax_cross_entropy(logits, labels, probs, dlogits, loss_out)
-    _accumulate_loss(loss_out, logits.shape[0], epoch_stats, step)
-
-
-@njit
-def squared_error_accumulate(outputs, targets, doutputs, loss_out, epoch_stats, step):
-    """``squared_error``, then the epoch's loss bookkeeping in epoch_stats (2,) float64."""
-    squared_error(outputs, targets, doutputs, loss_out)
-    _accumulate_loss(loss_out, outputs.shape[0], epoch_stats, step)
-
-
-@njit
-def layer_sgd_update(W, dW, b, db, lr, l2, l1):
-    """``sgd_update`` of W (with l2, l1) and of b (without)."""
-    sgd_update(W, dW, lr, l2, l1)
-    sgd_update(b, db, lr, 0.0, 0.0)
-
-
-@njit
-def layer_sgd_momentum_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1):
-    """``sgd_momentum_update`` of W (with l2, l1) and of b (without)."""
-    sgd_momentum_update(W, dW, VW, lr, momentum, l2, l1)
-    sgd_momentum_update(b, db, Vb, lr, momentum, 0.0, 0.0)
-
-
 # ---------------------------------------------------------------- the reduced network
 @njit
-def bias_relu_scale_forward(Z, b, scale, H):
-    """Z += b in place, H = relu(Z) * scale (one pass; relu(z) * s is z * s for z > 0, else 0)."""
-    n, d = Z.shape
-    s = Z.dtype.type(scale)
-    zero = Z.dtype.type(0)
-    for i in range(n):
-        for j in range(d):
-            z = Z[i, j] + b[j]
-            Z[i, j] = z
-            H[i, j] = z * s if z > zero else zero
+def bias_activation_scale_forward(Z, b, activation, scale, H):
+    """Z += b in place, H = f(Z) * scale, in one pass (f(Z) rounded first, as the chain then H *= scale)."""
+    _bias_activation(Z, b, activation, None, scale, H)
 
 
 @njit
-def relu_scale_backward(dH, Z, scale, dZ):
-    """dZ = dH * relu'(Z) * scale.  (n, d); dZ may be dH."""
-    n, d = Z.shape
-    s = Z.dtype.type(scale)
-    zero = Z.dtype.type(0)
-    for i in range(n):
-        for j in range(d):
-            dZ[i, j] = dH[i, j] * s if Z[i, j] > zero else zero
+def activation_scale_backward(dH, Z, activation, scale, dZ):
+    """dZ = dH * f'(Z) * scale, in one pass.  (n, d); dZ may be dH."""
+    _activation_backward(dH, Z, activation, None, scale, dZ)

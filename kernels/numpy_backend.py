@@ -16,12 +16,15 @@ Conventions, as in the lecture but batched row-wise:
     X  (n, d_in)          a minibatch, one example per row
     W  (d_out, d_in)      weights[l], so a layer is Z = X W^T + b
     b  (d_out,)
-    Z  (n, d_out)         pre-activation z; H = relu(Z) the activation h
+    Z  (n, d_out)         pre-activation z; H = f(Z) the activation h
+    activation            the code of f in ``kernels.codes.ACTIVATIONS`` (relu, tanh, logistic, identity)
     mask (n, width)       dropout mask: 0 for a removed neuron, 1/keep for a kept one
     labels (n,)           integer classes; loss_out (1,) float64 receives a scalar loss
 """
 import numpy as np
+from scipy.special import expit, xlogy
 
+from .codes import IDENTITY, LOGISTIC, RELU, TANH
 from .counter_rng import GOLDEN, MIX1, MIX2, SHIFT_TOP24, keep_threshold, stream_key
 
 NAME = "numpy"
@@ -81,16 +84,41 @@ def bias_add(Z, b):
     Z += b
 
 
-def bias_relu_forward(Z, b, H):
-    """Z += b in place, H = relu(Z).  Z, H (n, d), b (d,)."""
-    Z += b
-    np.maximum(Z, 0, out=H)
+def _activate(Z, activation, H):
+    """H = f(Z) for the activation's code."""
+    if activation == RELU:
+        np.maximum(Z, 0, out=H)
+    elif activation == TANH:
+        np.tanh(Z, out=H)
+    elif activation == LOGISTIC:
+        expit(Z, out=H)
+    else:
+        H[...] = Z
 
 
-def bias_relu_dropout_forward(Z, b, mask, H):
-    """Z += b in place, H = relu(Z) * mask.  Z, mask, H (n, d), b (d,)."""
+def _derivative(Z, activation):
+    """f'(Z) for the activation's code, with relu'(0) = 0 exactly (the lecture's exercise 1)."""
+    if activation == RELU:
+        return Z > 0
+    if activation == TANH:
+        t = np.tanh(Z)
+        return 1 - t * t
+    if activation == LOGISTIC:
+        s = expit(Z)
+        return s * (1 - s)
+    return np.ones_like(Z)
+
+
+def bias_activation_forward(Z, b, activation, H):
+    """Z += b in place, H = f(Z).  Z, H (n, d), b (d,)."""
     Z += b
-    np.maximum(Z, 0, out=H)
+    _activate(Z, activation, H)
+
+
+def bias_activation_dropout_forward(Z, b, activation, mask, H):
+    """Z += b in place, H = f(Z) * mask.  Z, mask, H (n, d), b (d,)."""
+    Z += b
+    _activate(Z, activation, H)
     H *= mask
 
 
@@ -131,15 +159,47 @@ def squared_error(outputs, targets, doutputs, loss_out):
     doutputs /= n
 
 
+def sigmoid_cross_entropy(logits, targets, probs, dlogits, loss_out):
+    """Logistic outputs, mean binary cross-entropy and its gradient, fused (binary and multilabel).
+
+    logits, targets, probs, dlogits (n, k), targets in [0, 1]; loss_out (1,) float64.
+    probs = sigmoid(logits);  loss_out[0] = (1/n) sum -(y log p + (1 - y) log(1 - p)),
+    computed as (1/n) sum softplus(z) - y z so that it stays finite for any logit;
+    dlogits = (probs - y) / n.
+    """
+    n = logits.shape[0]
+    expit(logits, out=probs)
+    z = logits.astype(np.float64)
+    loss_out[0] = np.sum(np.logaddexp(0.0, z) - targets.astype(np.float64) * z) / n
+    np.subtract(probs, targets, out=dlogits)
+    dlogits /= n
+
+
+def poisson_loss(logits, targets, outputs, dlogits, loss_out):
+    """Exponential outputs, mean half Poisson deviance and its gradient, fused (scikit-learn's ``loss="poisson"``).
+
+    logits, targets, outputs, dlogits (n, k), targets >= 0; loss_out (1,) float64.
+    outputs = exp(logits);  loss_out[0] = (1/n) sum y log(y / y_hat) - y + y_hat
+    (y log y = 0 at y = 0);  dlogits = (outputs - y) / n.
+    """
+    n = logits.shape[0]
+    np.exp(logits, out=outputs)
+    z = logits.astype(np.float64)
+    y = targets.astype(np.float64)
+    loss_out[0] = np.sum(xlogy(y, y) - y * z - y + np.exp(z)) / n
+    np.subtract(outputs, targets, out=dlogits)
+    dlogits /= n
+
+
 # ---------------------------------------------------------------- backward
-def relu_backward(dH, Z, dZ):
-    """dZ = dH * relu'(Z) with relu'(0) = 0 exactly (the lecture's exercise 1).  (n, d)."""
-    np.multiply(dH, Z > 0, out=dZ)
+def activation_backward(dH, Z, activation, dZ):
+    """dZ = dH * f'(Z), with relu'(0) = 0 exactly (the lecture's exercise 1).  (n, d); dZ may be dH."""
+    np.multiply(dH, _derivative(Z, activation), out=dZ)
 
 
-def relu_dropout_backward(dH, Z, mask, dZ):
-    """dZ = dH * relu'(Z) * mask: the lecture's g = (delta W) (.) relu'(z), for the kept neurons.  (n, d)."""
-    np.multiply(dH, Z > 0, out=dZ)
+def activation_dropout_backward(dH, Z, activation, mask, dZ):
+    """dZ = dH * f'(Z) * mask: the lecture's g = (delta W) (.) f'(z), for the kept neurons.  (n, d)."""
+    np.multiply(dH, _derivative(Z, activation), out=dZ)
     dZ *= mask
 
 
@@ -191,6 +251,58 @@ def sgd_momentum_update(P, dP, V, lr, momentum, l2, l1):
     P[...] = new
 
 
+def _crossed_zero(new, P, l1):
+    """Where an L1 step carried a parameter across zero (only when l1 > 0): there it stops at 0."""
+    return (new * P < 0) if l1 > 0 else np.zeros(P.shape, bool)
+
+
+def sgd_nesterov_update(P, dP, V, lr, momentum, l2, l1):
+    """Nesterov's momentum as scikit-learn writes it, in place, with g = dP + l2 * P + l1 * sign(P):
+
+        V = momentum * V - lr * g;   P += momentum * V - lr * g
+
+    With l1 > 0, a weight the step carries across zero stops at exactly 0 and
+    its velocity is reset to 0 (see ``sgd_update``).
+    """
+    g = dP + l2 * P + l1 * np.sign(P)
+    V *= momentum
+    V -= lr * g
+    new = P + (momentum * V - lr * g)
+    crossed = _crossed_zero(new, P, l1)
+    new[crossed] = 0
+    V[crossed] = 0
+    P[...] = new
+
+
+def adam_step_size(learning_rate, beta_1, beta_2, t):
+    """Adam's bias-corrected step size at step t >= 1: lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) (scikit-learn's).
+
+    A Python float, so that a float32 update multiplies by it in float32 (a NumPy float64 would promote).
+    """
+    return float(learning_rate * np.sqrt(1.0 - beta_2 ** t) / (1.0 - beta_1 ** t))
+
+
+def adam_update(P, dP, M, V, step_size, beta_1, beta_2, epsilon, l2, l1):
+    """Adam (Kingma and Ba 2015) as scikit-learn writes it, in place, with g = dP + l2 * P + l1 * sign(P):
+
+        M = beta_1 * M + (1 - beta_1) * g;   V = beta_2 * V + (1 - beta_2) * g * g
+        P -= step_size * M / (sqrt(V) + epsilon)
+
+    ``step_size`` is ``adam_step_size(learning_rate, beta_1, beta_2, t)``: the bias
+    correction of both moments folded into one scalar per step, epsilon outside it.
+    With l1 > 0, a weight the step carries across zero stops at exactly 0 (the
+    moments keep their values).
+    """
+    g = dP + l2 * P + l1 * np.sign(P)
+    M *= beta_1
+    M += (1 - beta_1) * g
+    V *= beta_2
+    V += (1 - beta_2) * (g * g)
+    new = P - step_size * M / (np.sqrt(V) + epsilon)
+    new[_crossed_zero(new, P, l1)] = 0
+    P[...] = new
+
+
 # ---------------------------------------------------------------- dropout masks
 def dropout_mask(seed, stream, keep, out):
     """Fill ``out`` with 1/keep for kept neurons and 0 for removed ones, each kept with probability keep.
@@ -216,31 +328,31 @@ def linear_forward(X, W, b, Z):
     bias_add(Z, b)
 
 
-def linear_relu_forward(X, W, b, Z, H):
-    """Z = X W^T + b, H = relu(Z): ``matmul_nt`` then ``bias_relu_forward``.  Z, H (n, m)."""
+def linear_activation_forward(X, W, b, activation, Z, H):
+    """Z = X W^T + b, H = f(Z): ``matmul_nt`` then ``bias_activation_forward``.  Z, H (n, m)."""
     matmul_nt(X, W, Z)
-    bias_relu_forward(Z, b, H)
+    bias_activation_forward(Z, b, activation, H)
 
 
-def linear_relu_dropout_forward(X, W, b, mask, Z, H):
-    """Z = X W^T + b, H = relu(Z) * mask: ``matmul_nt`` then ``bias_relu_dropout_forward``.  mask, Z, H (n, m)."""
+def linear_activation_dropout_forward(X, W, b, activation, mask, Z, H):
+    """Z = X W^T + b, H = f(Z) * mask: ``matmul_nt`` then ``bias_activation_dropout_forward``.  mask, Z, H (n, m)."""
     matmul_nt(X, W, Z)
-    bias_relu_dropout_forward(Z, b, mask, H)
+    bias_activation_dropout_forward(Z, b, activation, mask, H)
 
 
-def linear_relu_backward(dZ_next, W, Z, dZ):
-    """dZ = (dZ_next W) * relu'(Z): ``matmul_nn`` into dZ, then ``relu_backward`` in place.
+def linear_activation_backward(dZ_next, W, Z, activation, dZ):
+    """dZ = (dZ_next W) * f'(Z): ``matmul_nn`` into dZ, then ``activation_backward`` in place.
 
     dZ_next (n, m) the next layer's delta, W (m, k) its weights, Z, dZ (n, k).
     """
     matmul_nn(dZ_next, W, dZ)
-    relu_backward(dZ, Z, dZ)
+    activation_backward(dZ, Z, activation, dZ)
 
 
-def linear_relu_dropout_backward(dZ_next, W, Z, mask, dZ):
-    """dZ = (dZ_next W) * relu'(Z) * mask: ``matmul_nn`` then ``relu_dropout_backward`` in place."""
+def linear_activation_dropout_backward(dZ_next, W, Z, activation, mask, dZ):
+    """dZ = (dZ_next W) * f'(Z) * mask: ``matmul_nn`` then ``activation_dropout_backward`` in place."""
     matmul_nn(dZ_next, W, dZ)
-    relu_dropout_backward(dZ, Z, mask, dZ)
+    activation_dropout_backward(dZ, Z, activation, mask, dZ)
 
 
 # ---------------------------------------------------------------- training-loop kernels
@@ -293,6 +405,18 @@ def squared_error_accumulate(outputs, targets, doutputs, loss_out, epoch_stats, 
     _accumulate_loss(loss_out, outputs.shape[0], epoch_stats, step)
 
 
+def sigmoid_cross_entropy_accumulate(logits, targets, probs, dlogits, loss_out, epoch_stats, step):
+    """``sigmoid_cross_entropy``, then the epoch's loss bookkeeping (see ``softmax_cross_entropy_accumulate``)."""
+    sigmoid_cross_entropy(logits, targets, probs, dlogits, loss_out)
+    _accumulate_loss(loss_out, logits.shape[0], epoch_stats, step)
+
+
+def poisson_loss_accumulate(logits, targets, outputs, dlogits, loss_out, epoch_stats, step):
+    """``poisson_loss``, then the epoch's loss bookkeeping (see ``softmax_cross_entropy_accumulate``)."""
+    poisson_loss(logits, targets, outputs, dlogits, loss_out)
+    _accumulate_loss(loss_out, logits.shape[0], epoch_stats, step)
+
+
 def layer_sgd_update(W, dW, b, db, lr, l2, l1):
     """``sgd_update(W, dW, lr, l2, l1)`` and ``sgd_update(b, db, lr, 0, 0)``: biases are not regularised.
 
@@ -308,16 +432,28 @@ def layer_sgd_momentum_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1):
     sgd_momentum_update(b, db, Vb, lr, momentum, 0.0, 0.0)
 
 
+def layer_sgd_nesterov_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1):
+    """``sgd_nesterov_update`` of W (with l2, l1) and of b (without).  W, dW, VW (m, k); b, db, Vb (m,)."""
+    sgd_nesterov_update(W, dW, VW, lr, momentum, l2, l1)
+    sgd_nesterov_update(b, db, Vb, lr, momentum, 0.0, 0.0)
+
+
+def layer_adam_update(W, dW, MW, VW, b, db, Mb, Vb, step_size, beta_1, beta_2, epsilon, l2, l1):
+    """``adam_update`` of W (with l2, l1) and of b (without).  W, dW, MW, VW (m, k); b, db, Mb, Vb (m,)."""
+    adam_update(W, dW, MW, VW, step_size, beta_1, beta_2, epsilon, l2, l1)
+    adam_update(b, db, Mb, Vb, step_size, beta_1, beta_2, epsilon, 0.0, 0.0)
+
+
 # ---------------------------------------------------------------- the reduced network
 # The lecture's per-minibatch dropout runs on the kept units only; their activations
 # are scaled by 1/keep (inverted dropout) instead of multiplied by a mask.
-def bias_relu_scale_forward(Z, b, scale, H):
-    """Z += b in place, H = relu(Z) * scale: ``bias_relu_forward``, then H *= scale.  Z, H (n, d), b (d,)."""
-    bias_relu_forward(Z, b, H)
+def bias_activation_scale_forward(Z, b, activation, scale, H):
+    """Z += b in place, H = f(Z) * scale: ``bias_activation_forward``, then H *= scale.  Z, H (n, d), b (d,)."""
+    bias_activation_forward(Z, b, activation, H)
     H *= scale
 
 
-def relu_scale_backward(dH, Z, scale, dZ):
-    """dZ = dH * relu'(Z) * scale: ``relu_backward``, then dZ *= scale.  (n, d); dZ may be dH."""
-    relu_backward(dH, Z, dZ)
+def activation_scale_backward(dH, Z, activation, scale, dZ):
+    """dZ = dH * f'(Z) * scale: ``activation_backward``, then dZ *= scale.  (n, d); dZ may be dH."""
+    activation_backward(dH, Z, activation, dZ)
     dZ *= scale

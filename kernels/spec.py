@@ -31,6 +31,8 @@ import dataclasses
 
 import numpy as np
 
+from .codes import ACTIVATIONS, RELU
+
 # Array management: every backend has these, and they take no spec (no arithmetic).
 ARRAY_FUNCTIONS = ("to_device", "to_host", "empty", "zeros", "synchronize")
 
@@ -49,6 +51,9 @@ FILLS = {
     "with_zeros": "standard normal with about a quarter exact zeros: relu'(0) = 0, sign(0) = 0",
     "small_with_zeros": "0.1 x standard normal with exact zeros: update steps cross zero (the L1 clip)",
     "logits": "40 x standard normal: exp overflows without the row-max shift",
+    "positive": "the absolute value of standard normal values: second moments (Adam's V)",
+    "binary": "0 or 1 with probability one half: binary and multilabel targets",
+    "counts": "Poisson counts (mean 2) as floats, zeros included: y log y = 0 at y = 0",
     "mask": f"a dropout mask, 0 or 1/{MASK_KEEP}, drawn independently of the kernels",
     "labels:C": "integers in [0, C), C a symbol or a number",
     "permutation": "a permutation of the integers in [0, length)",
@@ -148,6 +153,10 @@ _LOSS = _out("loss_out", (1,), "float64")
 _ROWS = ("n", "d")
 _L1_VARIANTS = ({"l1": 0.0}, {})   # plain, and with the L1 step (clipped at zero)
 _REGULARISATION = (Scalar("l2", 0.3), Scalar("l1", 0.05))
+# The hidden activation f: relu by default, and one case per activation.
+_ACTIVATION = Scalar("activation", RELU)
+_EACH_ACTIVATION = tuple({"activation": code} for code in range(len(ACTIVATIONS)))
+_ADAM = (Scalar("step_size", 0.01), Scalar("beta_1", 0.9), Scalar("beta_2", 0.999), Scalar("epsilon", 1e-8))
 
 _STANDARD = (
     Kernel("matmul_nt", "standard", (Array("A", ("n", "k")), Array("B", ("m", "k")), _out("out", ("n", "m"))),
@@ -160,11 +169,12 @@ _STANDARD = (
            site="input", flops=1, elements=_ROWS),
     Kernel("bias_add", "standard", (_inout("Z", _ROWS), Array("b", ("d",))),
            site="output", flops=1, elements=_ROWS),
-    Kernel("bias_relu_forward", "standard", (_inout("Z", _ROWS), Array("b", ("d",)), _out("H", _ROWS)),
-           site="hidden", flops=2, elements=_ROWS),
-    Kernel("bias_relu_dropout_forward", "standard",
-           (_inout("Z", _ROWS), Array("b", ("d",)), Array("mask", _ROWS, "mask"), _out("H", _ROWS)),
-           site="hidden", flops=3, elements=_ROWS),
+    Kernel("bias_activation_forward", "standard",
+           (_inout("Z", _ROWS), Array("b", ("d",)), _ACTIVATION, _out("H", _ROWS)),
+           site="hidden", flops=2, elements=_ROWS, variants=_EACH_ACTIVATION),
+    Kernel("bias_activation_dropout_forward", "standard",
+           (_inout("Z", _ROWS), Array("b", ("d",)), _ACTIVATION, Array("mask", _ROWS, "mask"), _out("H", _ROWS)),
+           site="hidden", flops=3, elements=_ROWS, variants=_EACH_ACTIVATION),
     Kernel("softmax", "standard", (Array("logits", _ROWS, "logits"), _out("probs", _ROWS)),
            site="output", flops=5, elements=_ROWS, reduces=("d",)),
     Kernel("softmax_cross_entropy", "standard",
@@ -174,11 +184,21 @@ _STANDARD = (
     Kernel("squared_error", "standard",
            (Array("outputs", _ROWS), Array("targets", _ROWS), _out("doutputs", _ROWS), _LOSS),
            site="output", flops=4, elements=_ROWS, reduces=("n", "d")),
-    Kernel("relu_backward", "standard", (Array("dH", _ROWS), Array("Z", _ROWS, "with_zeros"), _out("dZ", _ROWS)),
-           site="hidden", flops=1, elements=_ROWS, aliases=(("dZ", "dH"),)),
-    Kernel("relu_dropout_backward", "standard",
-           (Array("dH", _ROWS), Array("Z", _ROWS, "with_zeros"), Array("mask", _ROWS, "mask"), _out("dZ", _ROWS)),
-           site="hidden", flops=2, elements=_ROWS, aliases=(("dZ", "dH"),)),
+    Kernel("sigmoid_cross_entropy", "standard",
+           (Array("logits", _ROWS, "logits"), Array("targets", _ROWS, "binary"), _out("probs", _ROWS),
+            _out("dlogits", _ROWS), _LOSS),
+           site="output", flops=8, elements=_ROWS, reduces=("n", "d")),
+    Kernel("poisson_loss", "standard",
+           (Array("logits", _ROWS), Array("targets", _ROWS, "counts"), _out("outputs", _ROWS),
+            _out("dlogits", _ROWS), _LOSS),
+           site="output", flops=8, elements=_ROWS, reduces=("n", "d")),
+    Kernel("activation_backward", "standard",
+           (Array("dH", _ROWS), Array("Z", _ROWS, "with_zeros"), _ACTIVATION, _out("dZ", _ROWS)),
+           site="hidden", flops=1, elements=_ROWS, aliases=(("dZ", "dH"),), variants=_EACH_ACTIVATION),
+    Kernel("activation_dropout_backward", "standard",
+           (Array("dH", _ROWS), Array("Z", _ROWS, "with_zeros"), _ACTIVATION, Array("mask", _ROWS, "mask"),
+            _out("dZ", _ROWS)),
+           site="hidden", flops=2, elements=_ROWS, aliases=(("dZ", "dH"),), variants=_EACH_ACTIVATION),
     Kernel("bias_grad", "standard", (Array("dZ", _ROWS), _out("db", ("d",))),
            site="biases", flops=1, elements=_ROWS, reduces=("n",)),
     Kernel("add_regularization_grad", "standard",
@@ -193,6 +213,14 @@ _STANDARD = (
            (_inout("P", ("P",), "small_with_zeros"), Array("dP", ("P",)), _inout("V", ("P",)),
             Scalar("lr", 0.1), Scalar("momentum", 0.9)) + _REGULARISATION,
            site="weights", flops=8, elements=("P",), variants=_L1_VARIANTS),
+    Kernel("sgd_nesterov_update", "standard",
+           (_inout("P", ("P",), "small_with_zeros"), Array("dP", ("P",)), _inout("V", ("P",)),
+            Scalar("lr", 0.1), Scalar("momentum", 0.9)) + _REGULARISATION,
+           site="weights", flops=10, elements=("P",), variants=_L1_VARIANTS),
+    Kernel("adam_update", "standard",
+           (_inout("P", ("P",), "small_with_zeros"), Array("dP", ("P",)), _inout("M", ("P",)),
+            _inout("V", ("P",), "positive")) + _ADAM + _REGULARISATION,
+           site="weights", flops=14, elements=("P",), variants=_L1_VARIANTS),
     Kernel("dropout_mask", "standard",
            (Scalar("seed", 0), Scalar("stream", 0), Scalar("keep", 0.5), _out("out", ("shape",))),
            site="masks", exact=True,
@@ -208,20 +236,22 @@ _FUSED = (
     Kernel("linear_forward", "fused", _LAYER_IN + (_out("Z", ("n", "m")),),
            flops=2, elements=("n", "k", "m"), reduces=("k",),
            chain=(call("matmul_nt", "X", "W", "Z"), call("bias_add", "Z", "b"))),
-    Kernel("linear_relu_forward", "fused", _LAYER_IN + (_out("Z", ("n", "m")), _out("H", ("n", "m"))),
-           flops=2, elements=("n", "k", "m"), reduces=("k",),
-           chain=(call("matmul_nt", "X", "W", "Z"), call("bias_relu_forward", "Z", "b", "H"))),
-    Kernel("linear_relu_dropout_forward", "fused",
-           _LAYER_IN + (Array("mask", ("n", "m"), "mask"), _out("Z", ("n", "m")), _out("H", ("n", "m"))),
-           flops=2, elements=("n", "k", "m"), reduces=("k",),
-           chain=(call("matmul_nt", "X", "W", "Z"), call("bias_relu_dropout_forward", "Z", "b", "mask", "H"))),
-    Kernel("linear_relu_backward", "fused", _LAYER_BACK + (_out("dZ", ("n", "k")),),
-           flops=2, elements=("n", "k", "m"), reduces=("m",),
-           chain=(call("matmul_nn", "dZ_next", "W", "dZ"), call("relu_backward", "dZ", "Z", "dZ"))),
-    Kernel("linear_relu_dropout_backward", "fused",
-           _LAYER_BACK + (Array("mask", ("n", "k"), "mask"), _out("dZ", ("n", "k"))),
-           flops=2, elements=("n", "k", "m"), reduces=("m",),
-           chain=(call("matmul_nn", "dZ_next", "W", "dZ"), call("relu_dropout_backward", "dZ", "Z", "mask", "dZ"))),
+    Kernel("linear_activation_forward", "fused", _LAYER_IN + (_ACTIVATION, _out("Z", ("n", "m")), _out("H", ("n", "m"))),
+           flops=2, elements=("n", "k", "m"), reduces=("k",), variants=_EACH_ACTIVATION,
+           chain=(call("matmul_nt", "X", "W", "Z"), call("bias_activation_forward", "Z", "b", "activation", "H"))),
+    Kernel("linear_activation_dropout_forward", "fused",
+           _LAYER_IN + (_ACTIVATION, Array("mask", ("n", "m"), "mask"), _out("Z", ("n", "m")), _out("H", ("n", "m"))),
+           flops=2, elements=("n", "k", "m"), reduces=("k",), variants=_EACH_ACTIVATION,
+           chain=(call("matmul_nt", "X", "W", "Z"),
+                  call("bias_activation_dropout_forward", "Z", "b", "activation", "mask", "H"))),
+    Kernel("linear_activation_backward", "fused", _LAYER_BACK + (_ACTIVATION, _out("dZ", ("n", "k"))),
+           flops=2, elements=("n", "k", "m"), reduces=("m",), variants=_EACH_ACTIVATION,
+           chain=(call("matmul_nn", "dZ_next", "W", "dZ"), call("activation_backward", "dZ", "Z", "activation", "dZ"))),
+    Kernel("linear_activation_dropout_backward", "fused",
+           _LAYER_BACK + (_ACTIVATION, Array("mask", ("n", "k"), "mask"), _out("dZ", ("n", "k"))),
+           flops=2, elements=("n", "k", "m"), reduces=("m",), variants=_EACH_ACTIVATION,
+           chain=(call("matmul_nn", "dZ_next", "W", "dZ"),
+                  call("activation_dropout_backward", "dZ", "Z", "activation", "mask", "dZ"))),
 )
 
 _EPOCH_STATS = (_inout("epoch_stats", (2,), "epoch_stats", "float64"), Scalar("step", 5))
@@ -250,6 +280,18 @@ _TRAINING = (
            flops=4, elements=_ROWS, reduces=("n", "d"),
            chain=(call("squared_error", "outputs", "targets", "doutputs", "loss_out"),),
            also=_BOOKKEEPING),
+    Kernel("sigmoid_cross_entropy_accumulate", "training",
+           (Array("logits", _ROWS, "logits"), Array("targets", _ROWS, "binary"), _out("probs", _ROWS),
+            _out("dlogits", _ROWS), _LOSS) + _EPOCH_STATS,
+           flops=8, elements=_ROWS, reduces=("n", "d"),
+           chain=(call("sigmoid_cross_entropy", "logits", "targets", "probs", "dlogits", "loss_out"),),
+           also=_BOOKKEEPING),
+    Kernel("poisson_loss_accumulate", "training",
+           (Array("logits", _ROWS), Array("targets", _ROWS, "counts"), _out("outputs", _ROWS),
+            _out("dlogits", _ROWS), _LOSS) + _EPOCH_STATS,
+           flops=8, elements=_ROWS, reduces=("n", "d"),
+           chain=(call("poisson_loss", "logits", "targets", "outputs", "dlogits", "loss_out"),),
+           also=_BOOKKEEPING),
     Kernel("layer_sgd_update", "training",
            _LAYER_SGD + (_inout("b", ("m",), "small_with_zeros"), Array("db", ("m",)), Scalar("lr", 0.1))
            + _REGULARISATION,
@@ -261,17 +303,31 @@ _TRAINING = (
            flops=8, elements=("m", "k"), variants=_L1_VARIANTS,
            chain=(call("sgd_momentum_update", "W", "dW", "VW", "lr", "momentum", "l2", "l1"),
                   call("sgd_momentum_update", "b", "db", "Vb", "lr", "momentum", 0.0, 0.0))),
+    Kernel("layer_sgd_nesterov_update", "training",
+           _LAYER_SGD + (_inout("VW", ("m", "k")), _inout("b", ("m",), "small_with_zeros"), Array("db", ("m",)),
+                         _inout("Vb", ("m",)), Scalar("lr", 0.1), Scalar("momentum", 0.9)) + _REGULARISATION,
+           flops=10, elements=("m", "k"), variants=_L1_VARIANTS,
+           chain=(call("sgd_nesterov_update", "W", "dW", "VW", "lr", "momentum", "l2", "l1"),
+                  call("sgd_nesterov_update", "b", "db", "Vb", "lr", "momentum", 0.0, 0.0))),
+    Kernel("layer_adam_update", "training",
+           _LAYER_SGD + (_inout("MW", ("m", "k")), _inout("VW", ("m", "k"), "positive"),
+                         _inout("b", ("m",), "small_with_zeros"), Array("db", ("m",)), _inout("Mb", ("m",)),
+                         _inout("Vb", ("m",), "positive")) + _ADAM + _REGULARISATION,
+           flops=14, elements=("m", "k"), variants=_L1_VARIANTS,
+           chain=(call("adam_update", "W", "dW", "MW", "VW", "step_size", "beta_1", "beta_2", "epsilon", "l2", "l1"),
+                  call("adam_update", "b", "db", "Mb", "Vb", "step_size", "beta_1", "beta_2", "epsilon", 0.0, 0.0))),
 )
 
 _SCALE = Scalar("scale", 1 / MASK_KEEP)
 _REDUCED = (
-    Kernel("bias_relu_scale_forward", "reduced", (_inout("Z", _ROWS), Array("b", ("d",)), _SCALE, _out("H", _ROWS)),
-           flops=3, elements=_ROWS, chain=(call("bias_relu_forward", "Z", "b", "H"),),
-           also="then H *= scale"),
-    Kernel("relu_scale_backward", "reduced",
-           (Array("dH", _ROWS), Array("Z", _ROWS, "with_zeros"), _SCALE, _out("dZ", _ROWS)),
-           flops=2, elements=_ROWS, aliases=(("dZ", "dH"),), chain=(call("relu_backward", "dH", "Z", "dZ"),),
-           also="then dZ *= scale"),
+    Kernel("bias_activation_scale_forward", "reduced",
+           (_inout("Z", _ROWS), Array("b", ("d",)), _ACTIVATION, _SCALE, _out("H", _ROWS)),
+           flops=3, elements=_ROWS, variants=_EACH_ACTIVATION,
+           chain=(call("bias_activation_forward", "Z", "b", "activation", "H"),), also="then H *= scale"),
+    Kernel("activation_scale_backward", "reduced",
+           (Array("dH", _ROWS), Array("Z", _ROWS, "with_zeros"), _ACTIVATION, _SCALE, _out("dZ", _ROWS)),
+           flops=2, elements=_ROWS, aliases=(("dZ", "dH"),), variants=_EACH_ACTIVATION,
+           chain=(call("activation_backward", "dH", "Z", "activation", "dZ"),), also="then dZ *= scale"),
 )
 
 SPECS = {k.name: k for k in _STANDARD + _FUSED + _TRAINING + _REDUCED}
@@ -333,11 +389,17 @@ def fill(rng, array, shape, dtype, bound):
         return np.array([0.25, -1.0], element)
     if kind == "mask":
         return np.where(rng.random(shape) < MASK_KEEP, 1 / MASK_KEEP, 0).astype(element)
+    if kind == "binary":
+        return (rng.random(shape) < 0.5).astype(element)
+    if kind == "counts":
+        return rng.poisson(2.0, size=shape).astype(element)
     values = rng.standard_normal(shape)
     if kind == "logits":
         values *= 40
     elif kind == "small_with_zeros":
         values *= 0.1
+    elif kind == "positive":
+        values = np.abs(values)
     values = values.astype(element)
     return _with_zeros(rng, values) if kind in ("with_zeros", "small_with_zeros") else values
 

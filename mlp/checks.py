@@ -101,6 +101,21 @@ def check_dtype(dtype):
     return dt.type
 
 
+def check_sample_weight(weights, n):
+    """(n,) float64 finite sample weights, not all zero (negative ones are allowed, as scikit-learn allows them)."""
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"sample_weight must be an array of numbers; got {type(weights).__name__}") from None
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per example; got {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight contains NaN or inf")
+    if n and not w.any():
+        raise ValueError("sample_weight is zero everywhere: nothing would be learnt")
+    return w
+
+
 # ---------------------------------------------------------------- network shape
 def check_hidden_sizes(name, value):
     """Hidden layer sizes of one network: an int (one layer) or a sequence of ints >= 1 (``()``: none)."""

@@ -16,6 +16,11 @@ from .defaults import TRAINING
 
 DROPOUT_MODES = ("per_sample", "per_batch")
 MONITORS = ("val_loss", "val_accuracy")
+OPTIMIZERS = ("sgd", "adam")
+# How the learning rate of an epoch is set (``mlp.trainer``): "decay" lr / (1 + lr_decay * epoch);
+# scikit-learn's "invscaling" lr / (samples seen + 1) ** power_t and "adaptive" (lr / 5 after
+# ``patience`` epochs without improvement, stopping when it would fall below 1e-6).
+LR_SCHEDULES = ("decay", "invscaling", "adaptive")
 
 
 @dataclass
@@ -27,8 +32,16 @@ class TrainConfig:
     epochs : int >= 1
     batch_size : int >= 1 (clamped to the number of training examples)
     learning_rate : float > 0
+    optimizer : "sgd" (with ``momentum``, ``nesterov``) or "adam" (``beta_1``, ``beta_2``, ``epsilon``),
+        scikit-learn's update rules (``mlp.engines.base``)
     momentum : float in [0, 1); 0 is plain SGD
-    lr_decay : float >= 0; epoch e uses learning_rate / (1 + lr_decay * e)
+    nesterov : bool; Nesterov's momentum (needs momentum > 0 to matter)
+    beta_1, beta_2 : float in [0, 1); epsilon : float > 0 (Adam)
+    lr_schedule : "decay", "invscaling" or "adaptive" (``LR_SCHEDULES``)
+    lr_decay : float >= 0; with "decay", epoch e uses learning_rate / (1 + lr_decay * e)
+    power_t : float >= 0; with "invscaling", learning_rate / (samples seen + 1) ** power_t
+    alpha : float >= 0; scikit-learn's L2: the penalty (alpha/2)||W||^2 of every weight
+        matrix divided by the rows of the minibatch (adds alpha / rows to each l2)
     l2, l1 : float >= 0 or one per weight matrix (the lecture's alpha(j), beta(j))
     keep_prob : float in (0, 1] or one per non-output layer, input first
     dropout_mode : "per_sample" or "per_batch" (see ``mlp.trainer``)
@@ -46,8 +59,16 @@ class TrainConfig:
     epochs: int = TRAINING["epochs"]
     batch_size: int = TRAINING["batch_size"]
     learning_rate: float = TRAINING["learning_rate"]
+    optimizer: str = TRAINING["optimizer"]
     momentum: float = TRAINING["momentum"]
+    nesterov: bool = TRAINING["nesterov"]
+    beta_1: float = TRAINING["beta_1"]
+    beta_2: float = TRAINING["beta_2"]
+    epsilon: float = TRAINING["epsilon"]
+    lr_schedule: str = TRAINING["lr_schedule"]
     lr_decay: float = TRAINING["lr_decay"]
+    power_t: float = TRAINING["power_t"]
+    alpha: float = TRAINING["alpha"]
     l2: Union[float, Sequence[float]] = TRAINING["l2"]
     l1: Union[float, Sequence[float]] = TRAINING["l1"]
     keep_prob: Union[float, Sequence[float]] = TRAINING["keep_prob"]
@@ -68,7 +89,15 @@ class TrainConfig:
             checks.check_int(name(field), getattr(self, field), minimum=1)
         checks.check_real(name("learning_rate"), self.learning_rate, 0, math.inf, low_open=True)
         checks.check_real(name("momentum"), self.momentum, 0, 1, high_open=True)
+        checks.check_choice(name("optimizer"), self.optimizer, OPTIMIZERS)
+        checks.check_bool(name("nesterov"), self.nesterov)
+        checks.check_real(name("beta_1"), self.beta_1, 0, 1, high_open=True)
+        checks.check_real(name("beta_2"), self.beta_2, 0, 1, high_open=True)
+        checks.check_real(name("epsilon"), self.epsilon, 0, math.inf, low_open=True)
+        checks.check_choice(name("lr_schedule"), self.lr_schedule, LR_SCHEDULES)
         checks.check_real(name("lr_decay"), self.lr_decay, 0)
+        checks.check_real(name("power_t"), self.power_t, 0)
+        checks.check_real(name("alpha"), self.alpha, 0)
         checks.check_real(name("validation_fraction"), self.validation_fraction, 0, 1, high_open=True)
         checks.check_real(name("tol"), self.tol, 0)
         checks.check_bool(name("early_stopping"), self.early_stopping)

@@ -7,7 +7,9 @@ evaluation (every epoch's validation) allocates nothing.
 """
 import numpy as np
 
-from .propagation import chunked_workspaces, forward, output_loss
+from kernels.codes import activation_code
+
+from .propagation import chunked_workspaces, forward, output_activations, output_loss
 
 # Rows per forward pass when evaluating: big enough for BLAS, small enough for cache and memory.
 EVAL_CHUNK = 2048
@@ -17,7 +19,7 @@ def evaluate(net, X, Y, chunk=EVAL_CHUNK, workspaces=None):
     """(mean data loss, accuracy or None) of the full network on (X, Y), in chunks of ``chunk`` rows.
 
     X (n, n_features) checked array of the net's dtype; Y int64 labels (n,) or
-    targets (n, n_outputs). Accuracy is None for an identity output.
+    targets (n, n_outputs). Accuracy is None but for a softmax output.
     ``workspaces``: a dict kept between calls (rows -> Workspace), so that
     repeated evaluations allocate nothing.
     """
@@ -28,7 +30,7 @@ def evaluate(net, X, Y, chunk=EVAL_CHUNK, workspaces=None):
     if workspaces is None:
         workspaces = {}
     for start, stop, ws in chunked_workspaces(K, net.layer_sizes, n, net.dtype, chunk, workspaces):
-        forward(K, net.weights, net.biases, K.to_device(X[start:stop]), ws)
+        forward(K, net.weights, net.biases, K.to_device(X[start:stop]), ws, activation=activation_code(net.activation))
         output_loss(K, net.output, ws, K.to_device(Y[start:stop]))
         total += float(K.to_host(ws.loss)[0]) * (stop - start)
         if net.output == "softmax":
@@ -48,10 +50,7 @@ def outputs_in_chunks(net, X, masks_for_chunk=None, chunk=EVAL_CHUNK):
     out = np.empty((n, net.n_outputs), net.dtype)
     for start, stop, ws in chunked_workspaces(K, net.layer_sizes, n, net.dtype, chunk, {}):
         masks = None if masks_for_chunk is None else masks_for_chunk(stop - start)
-        forward(K, net.weights, net.biases, K.to_device(X[start:stop]), ws, masks)
-        if net.output == "softmax":
-            K.softmax(ws.Z[-1], ws.outputs)
-            out[start:stop] = K.to_host(ws.outputs)
-        else:
-            out[start:stop] = K.to_host(ws.Z[-1])
+        forward(K, net.weights, net.biases, K.to_device(X[start:stop]), ws, masks,
+                activation=activation_code(net.activation))
+        out[start:stop] = output_activations(K, net.output, ws)
     return out

@@ -9,24 +9,31 @@ import numpy as np
 
 import kernels
 
+from kernels.codes import ACTIVATIONS, OUTPUTS, activation_code
+
 from . import checks, persistence, trainer
 from .defaults import NETWORK
 from .evaluation import outputs_in_chunks
 from .init import INITS, init_parameters
-from .propagation import OUTPUTS, Workspace, backward, forward, output_loss
+from .propagation import Workspace, backward, forward, output_activations, output_loss, weight_rows
 
 
 class MLP:
-    """A fully connected network of ReLU hidden layers, as in the lecture.
+    """A fully connected network of ReLU hidden layers, as in the lecture (or tanh, logistic, identity).
 
     Parameters
     ----------
     layer_sizes : sequence of int
         Input first, e.g. ``[784, 256, 10]``: the lecture's 3-layer network.
         Any number of hidden layers.
-    output : {"softmax", "identity"}
-        Softmax with mean cross-entropy (classification), or identity with
-        squared error (1/2n) sum ||y_hat - y||^2 (regression).
+    output : {"softmax", "identity", "logistic", "exp"}
+        Softmax with mean cross-entropy (classification, integer labels),
+        identity with squared error (1/2n) sum ||y_hat - y||^2 (regression),
+        logistic with mean binary cross-entropy (binary and multilabel
+        classification, 0/1 targets), exp with half the Poisson deviance
+        (counts). See ``kernels.codes.OUTPUTS``.
+    activation : {"relu", "tanh", "logistic", "identity"}
+        The hidden layers' activation f; "relu" is the lecture's.
     init : {"normal", "zeros", "he", "xavier"}
         "normal" is the lecture's: W ~ N(0, 1/cols(W)), biases zero. See ``mlp.init``.
     seed : int or None
@@ -47,10 +54,11 @@ class MLP:
         ``get_parameters`` / ``set_parameters`` for host copies there).
     """
 
-    def __init__(self, layer_sizes, *, output=NETWORK["output"], init=NETWORK["init"], seed=None,
-                 dtype=NETWORK["dtype"], backend=NETWORK["backend"]):
+    def __init__(self, layer_sizes, *, output=NETWORK["output"], activation=NETWORK["activation"],
+                 init=NETWORK["init"], seed=None, dtype=NETWORK["dtype"], backend=NETWORK["backend"]):
         self.layer_sizes = checks.check_layer_sizes(layer_sizes)
         self.output = checks.check_choice("output", output, OUTPUTS)
+        self.activation = checks.check_choice("activation", activation, ACTIVATIONS)
         self.init = checks.check_choice("init", init, INITS)
         self.dtype = checks.check_dtype(dtype)
         self.backend = kernels.resolve_backend_name(backend)
@@ -76,8 +84,8 @@ class MLP:
         return self.layer_sizes[-1]
 
     def __repr__(self):
-        return (f"MLP({self.layer_sizes}, output={self.output!r}, dtype={np.dtype(self.dtype).name}, "
-                f"backend={self.backend!r})")
+        return (f"MLP({self.layer_sizes}, output={self.output!r}, activation={self.activation!r}, "
+                f"dtype={np.dtype(self.dtype).name}, backend={self.backend!r})")
 
     # ------------------------------------------------------------ parameters
     def get_parameters(self):
@@ -106,7 +114,8 @@ class MLP:
 
     def to_backend(self, backend):
         """A copy of this model on another backend (same parameters)."""
-        other = MLP(self.layer_sizes, output=self.output, init="zeros", dtype=self.dtype, backend=backend)
+        other = MLP(self.layer_sizes, output=self.output, activation=self.activation, init="zeros",
+                    dtype=self.dtype, backend=backend)
         other.set_parameters(*self.get_parameters())
         return other
 
@@ -139,7 +148,8 @@ class MLP:
         n = X.shape[0]
         ws = Workspace(self.kernels, self.layer_sizes, n, self.dtype)
         masks = self._check_masks(masks, n)
-        inputs = forward(self.kernels, self.weights, self.biases, self.kernels.to_device(X), ws, masks)
+        inputs = forward(self.kernels, self.weights, self.biases, self.kernels.to_device(X), ws, masks,
+                         activation=activation_code(self.activation))
         return ws, inputs, masks, n
 
     def forward(self, X, *, masks=None):
@@ -156,20 +166,22 @@ class MLP:
 
         Returns
         -------
-        array (n, n_outputs): softmax probabilities, or the identity output.
+        array (n, n_outputs): the output activations (softmax or logistic
+        probabilities, the identity output, or exp's predicted means).
         """
         ws, _, _, _ = self._run_forward(X, masks)
-        if self.output == "softmax":
-            self.kernels.softmax(ws.Z[-1], ws.outputs)
-            return self.kernels.to_host(ws.outputs).copy()
-        return self.kernels.to_host(ws.Z[-1]).copy()
+        return output_activations(self.kernels, self.output, ws)
 
     def predict(self, X):
-        """Class indices (n,) for softmax output, the outputs (n, n_outputs) for identity."""
+        """Class indices (n,) for softmax, 0/1 indicators (n, n_outputs) for logistic, else the outputs."""
         out = self.forward(X)
-        return out.argmax(axis=1) if self.output == "softmax" else out
+        if self.output == "softmax":
+            return out.argmax(axis=1)
+        if self.output == "logistic":
+            return (out > 0.5).astype(np.int64)
+        return out
 
-    def loss_and_gradients(self, X, Y, *, l2=0.0, l1=0.0, masks=None):
+    def loss_and_gradients(self, X, Y, *, l2=0.0, l1=0.0, masks=None, sample_weight=None):
         """The regularised loss and its gradient with respect to every parameter.
 
         loss = data loss + sum_l (l2[l]/2) ||W_l||_F^2 + l1[l] |W_l|, where the data
@@ -179,9 +191,11 @@ class MLP:
         Parameters
         ----------
         X : array (n, n_features)
-        Y : softmax: int labels (n,) or one-hot (n, n_classes); identity: (n, n_outputs)
+        Y : softmax: int labels (n,) or one-hot (n, n_classes); otherwise targets (n, n_outputs)
         l2, l1 : float or sequence of n_layers floats (the lecture's alpha(j), beta(j))
         masks : as in ``forward``
+        sample_weight : None or (n,) weights, not all zero: the data loss becomes
+            sum_i w_i l_i / sum_i w_i (``mlp.propagation.weight_rows``; host backends)
 
         Returns
         -------
@@ -197,10 +211,16 @@ class MLP:
         else:
             targets = checks.check_targets(Y, n, self.n_outputs, self.dtype)
         K = self.kernels
+        if sample_weight is not None:
+            sample_weight = checks.check_sample_weight(sample_weight, n)
+            if self.backend == "cuda":
+                raise ValueError("sample_weight needs a host backend ('cpu' or 'numpy'); this network is on 'cuda'")
         ws, inputs, masks, _ = self._run_forward(X, masks)
         output_loss(K, self.output, ws, K.to_device(targets))
-        backward(K, self.weights, inputs, ws, masks)
         loss = float(K.to_host(ws.loss)[0])
+        if sample_weight is not None:
+            loss = weight_rows(self.output, ws.Z[-1], targets, sample_weight, ws.delta[-1])
+        backward(K, self.weights, inputs, ws, masks, activation=activation_code(self.activation))
         grads = []
         for l in range(self.n_layers):
             K.add_regularization_grad(self.weights[l], ws.dW[l], l2[l], l1[l])
@@ -232,12 +252,13 @@ class MLP:
         persistence.save_model(self, path, metadata)
 
     def predict_proba(self, X):
-        """Class probabilities (n, n_classes) of the full network (softmax output only).
+        """Class probabilities (n, n_classes) of the full network (softmax or logistic output).
 
         With inverted dropout in training, the full network is the inference network unchanged.
         """
-        if self.output != "softmax":
-            raise ValueError("predict_proba needs a softmax output; this network's output is 'identity'")
+        if self.output not in ("softmax", "logistic"):
+            raise ValueError(f"predict_proba needs a softmax or logistic output; this network's output is "
+                             f"{self.output!r}")
         return outputs_in_chunks(self, checks.check_X(X, self.n_features, self.dtype))
 
     def mc_dropout_proba(self, X, keep_prob, n_samples=20, seed=0):
@@ -261,7 +282,7 @@ class MLP:
         array (n, n_classes): the average of the n_samples networks' softmax outputs.
         """
         if self.output != "softmax":
-            raise ValueError("mc_dropout_proba needs a softmax output; this network's output is 'identity'")
+            raise ValueError(f"mc_dropout_proba needs a softmax output; this network's output is {self.output!r}")
         keep = checks.check_keep_probs(keep_prob, self.n_layers)
         n_samples = checks.check_int("n_samples", n_samples, minimum=1)
         seed = checks.check_seed("seed", seed)
@@ -307,9 +328,9 @@ def load_model(path, backend="auto"):
     FileNotFoundError
         no file at ``path``.
     """
-    layer_sizes, output, dtype, weights, biases, metadata = persistence.parse_model(
+    layer_sizes, output, activation, dtype, weights, biases, metadata = persistence.parse_model(
         persistence.read_npz(path), path)
-    net = MLP(layer_sizes, output=output, init="zeros", dtype=dtype, backend=backend)
+    net = MLP(layer_sizes, output=output, activation=activation, init="zeros", dtype=dtype, backend=backend)
     net.set_parameters(weights, biases)
     net.metadata = metadata
     return net

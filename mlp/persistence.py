@@ -5,7 +5,9 @@ File layout (NumPy ``.npz``, read with ``allow_pickle=False``; no pickles):
     format            "numba-mlp-model"
     format_version    int, ``FORMAT_VERSION`` of the writer
     layer_sizes       int64 (L+1,)
-    output            "softmax" | "identity"
+    output            "softmax" | "identity" | "logistic" | "exp"  (``kernels.codes.OUTPUTS``)
+    activation        the hidden activation, ``kernels.codes.ACTIVATIONS`` (version 2; a
+                      version-1 file, written before activations other than relu, is relu)
     dtype             "float32" | "float64"
     library_version   numba-mlp version that wrote the file
     metadata          JSON text (training hyper-parameters, anything JSON-serialisable)
@@ -31,10 +33,11 @@ import numpy as np
 from . import checks
 from ._version import __version__
 from .files import atomic_write
-from .propagation import OUTPUTS
+from kernels.codes import ACTIVATIONS, OUTPUTS
 
 FORMAT_NAME = "numba-mlp-model"
-FORMAT_VERSION = 1
+# Version 2 added the hidden activation: a reader of version 1 would take a tanh network for relu.
+FORMAT_VERSION = 2
 _HEADER_KEYS = ("format", "format_version", "layer_sizes", "output", "dtype", "library_version", "metadata")
 # What np.load / zipfile raise on a damaged file (zlib for compressed members,
 # ValueError for a non-zip file np.load then refuses to unpickle).
@@ -71,6 +74,7 @@ def model_arrays(net, metadata=None):
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
         "layer_sizes": np.array(net.layer_sizes, dtype=np.int64),
         "output": np.array(net.output),
+        "activation": np.array(net.activation),
         "dtype": np.array(np.dtype(net.dtype).name),
         "library_version": np.array(__version__),
         "metadata": np.array(meta),
@@ -145,16 +149,19 @@ class _Foreign(Exception):
 
 
 def parse_model(arrays, path="<arrays>"):
-    """(layer_sizes, output, dtype, weights, biases, metadata) from a model file's members, all checked."""
+    """(layer_sizes, output, activation, dtype, weights, biases, metadata) from a model file's members, all checked."""
     try:
         layer_sizes = checks.check_layer_sizes(arrays["layer_sizes"].tolist())
         output = str(arrays["output"])
+        activation = str(arrays["activation"]) if "activation" in arrays else "relu"
         dtype = checks.check_dtype(str(arrays["dtype"]))
         metadata = json.loads(str(arrays["metadata"]))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path!r} is a damaged numba-mlp model file: {exc}") from None
     if output not in OUTPUTS:
         raise ValueError(f"{path!r} is a damaged numba-mlp model file: unknown output {output!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{path!r} is a damaged numba-mlp model file: unknown activation {activation!r}")
     if not isinstance(metadata, dict):
         raise ValueError(f"{path!r} is a damaged numba-mlp model file: metadata is not a JSON object")
     weights, biases = [], []
@@ -173,4 +180,4 @@ def parse_model(arrays, path="<arrays>"):
             raise ValueError(f"{path!r} is a damaged numba-mlp model file: layer {l} contains NaN or inf")
         weights.append(W)
         biases.append(b)
-    return layer_sizes, output, dtype, weights, biases, metadata
+    return layer_sizes, output, activation, dtype, weights, biases, metadata

@@ -7,18 +7,21 @@ Workspaces too). Indexing, for L weight matrices:
 
     A[0] = X * masks[0]                         the (masked) input
     Z[l] = A[l] W[l]^T + b[l]                   l = 0 .. L-1 (Z[L-1] are the logits)
-    A[l+1] = relu(Z[l]) * masks[l+1]            hidden layers, l = 0 .. L-2
+    A[l+1] = f(Z[l]) * masks[l+1]               hidden layers, l = 0 .. L-2
     delta[l] = dloss/dZ[l]
     dW[l] = delta[l]^T A[l],  db[l] = sum_rows delta[l]
-    delta[l-1] = (delta[l] W[l]) * relu'(Z[l-1]) * masks[l]      (the lecture's g)
+    delta[l-1] = (delta[l] W[l]) * f'(Z[l-1]) * masks[l]      (the lecture's g)
 
-``masks`` is None or one entry per non-output layer (input first); an entry
-may be None for a layer without dropout.
+f is the hidden activation, given by its code (``kernels.codes.ACTIVATIONS``; the
+lecture's is relu). ``masks`` is None or one entry per non-output layer (input
+first); an entry may be None for a layer without dropout.
 """
 import numpy as np
+from scipy.special import expit, xlogy
 
-# Output layers and their losses: softmax with mean cross-entropy, identity with (1/2n) sum ||y_hat - y||^2.
-OUTPUTS = ("softmax", "identity")
+# Each output layer's fused loss kernel (``kernels.codes.OUTPUTS`` says which loss).
+LOSS_KERNELS = {"softmax": "softmax_cross_entropy", "identity": "squared_error",
+                "logistic": "sigmoid_cross_entropy", "exp": "poisson_loss"}
 
 
 class Workspace:
@@ -27,11 +30,11 @@ class Workspace:
     Attributes
     ----------
     A : list of L arrays (n, layer_sizes[l]): the layer inputs. A[0] receives
-        the (masked) minibatch, A[l+1] = relu(Z[l]) * masks[l+1].
+        the (masked) minibatch, A[l+1] = f(Z[l]) * masks[l+1].
     Z, delta : lists of L arrays (n, layer_sizes[l+1]): pre-activations (Z[L-1]
         the logits) and dloss/dZ.
     dW, db : lists of L gradient arrays shaped like the parameters.
-    outputs : (n, layer_sizes[L]): the softmax probabilities.
+    outputs : (n, layer_sizes[L]): the output activations (softmax, logistic or exp).
     loss : (1,) float64.
     masks : list of L entries, one per non-output layer (input first): an (n,
         width) array for the layers listed in ``masked`` (an engine draws the
@@ -75,9 +78,10 @@ def _mask(masks, j):
     return None if masks is None else masks[j]
 
 
-def forward(K, weights, biases, X, ws, masks=None):
+def forward(K, weights, biases, X, ws, masks=None, *, activation):
     """Fill ws.Z and ws.A[1:]; return the layer inputs [A[0], ..., A[L-1]].  X (n, d_in) on the backend.
 
+    ``activation``: the hidden activation's code.
     Without an input mask A[0] is X itself (no copy); with one, ws.A[0] = X * masks[0]
     (X may be ws.A[0]: the mask is then applied in place).
     """
@@ -94,24 +98,70 @@ def forward(K, weights, biases, X, ws, masks=None):
             break
         m = _mask(masks, l + 1)
         if m is None:
-            K.bias_relu_forward(ws.Z[l], biases[l], ws.A[l + 1])
+            K.bias_activation_forward(ws.Z[l], biases[l], activation, ws.A[l + 1])
         else:
-            K.bias_relu_dropout_forward(ws.Z[l], biases[l], m, ws.A[l + 1])
+            K.bias_activation_dropout_forward(ws.Z[l], biases[l], activation, m, ws.A[l + 1])
         a = ws.A[l + 1]
         inputs.append(a)
     return inputs
 
 
 def output_loss(K, output, ws, targets):
-    """Output activations into ws.outputs, data loss into ws.loss[0], dloss/dlogits into ws.delta[-1]."""
-    if output == "softmax":
-        K.softmax_cross_entropy(ws.Z[-1], targets, ws.outputs, ws.delta[-1], ws.loss)
-    else:
+    """Output activations into ws.outputs (not for identity), data loss into ws.loss[0], dloss/dlogits into ws.delta[-1]."""
+    if output == "identity":
         K.squared_error(ws.Z[-1], targets, ws.delta[-1], ws.loss)
+    else:
+        getattr(K, LOSS_KERNELS[output])(ws.Z[-1], targets, ws.outputs, ws.delta[-1], ws.loss)
 
 
-def backward(K, weights, inputs, ws, masks=None):
-    """From ws.delta[-1], fill ws.dW and ws.db (data term only) for every layer."""
+def weight_rows(output, logits, targets, weights, delta):
+    """Sample weights, scikit-learn's way, on a host minibatch: reweight its gradient in place, return its loss.
+
+    The minibatch's loss becomes sum_i w_i l_i / sum_i w_i (l_i: row i's data loss) and
+    its gradient with respect to the logits (w_i / sum_i w_i) (y_hat_i - y_i): ``delta``,
+    which ``output_loss`` filled with (y_hat - y) / n, has row i scaled by
+    w_i n / sum_i w_i. A minibatch whose weights are all zero contributes nothing.
+
+    logits, delta (n, k) host arrays; targets: int labels (n,) (softmax) or (n, k);
+    weights (n,) float64. Returns the weighted loss as a Python float.
+    """
+    n = logits.shape[0]
+    total = float(weights.sum())
+    if total == 0:
+        delta[...] = 0
+        return 0.0
+    z = logits.astype(np.float64)
+    if output == "softmax":
+        top = z.max(axis=1)
+        rows = top + np.log(np.exp(z - top[:, None]).sum(axis=1)) - z[np.arange(n), targets]
+    else:
+        t = targets.astype(np.float64)
+        per_element = {"identity": lambda: 0.5 * (z - t) ** 2,
+                       "logistic": lambda: np.logaddexp(0.0, z) - t * z,
+                       "exp": lambda: xlogy(t, t) - t * z - t + np.exp(z)}[output]()
+        rows = per_element.sum(axis=1)
+    delta *= (weights * (n / total)).astype(delta.dtype)[:, None]
+    return float(weights @ rows / total)
+
+
+def output_activations(K, output, ws):
+    """The output layer's activations as a host array (n, n_outputs), from the logits ws.Z[-1].
+
+    softmax runs its kernel; logistic and exp, needed only to predict, are applied on the host.
+    """
+    if output == "softmax":
+        K.softmax(ws.Z[-1], ws.outputs)
+        return K.to_host(ws.outputs).copy()
+    logits = K.to_host(ws.Z[-1])
+    if output == "logistic":
+        return expit(logits)
+    if output == "exp":
+        return np.exp(logits)
+    return logits.copy()
+
+
+def backward(K, weights, inputs, ws, masks=None, *, activation):
+    """From ws.delta[-1], fill ws.dW and ws.db (data term only) for every layer; ``activation`` as in ``forward``."""
     for l in range(len(weights) - 1, -1, -1):
         K.matmul_tn(ws.delta[l], inputs[l], ws.dW[l])
         K.bias_grad(ws.delta[l], ws.db[l])
@@ -120,6 +170,6 @@ def backward(K, weights, inputs, ws, masks=None):
         K.matmul_nn(ws.delta[l], weights[l], ws.delta[l - 1])
         m = _mask(masks, l)
         if m is None:
-            K.relu_backward(ws.delta[l - 1], ws.Z[l - 1], ws.delta[l - 1])
+            K.activation_backward(ws.delta[l - 1], ws.Z[l - 1], activation, ws.delta[l - 1])
         else:
-            K.relu_dropout_backward(ws.delta[l - 1], ws.Z[l - 1], m, ws.delta[l - 1])
+            K.activation_dropout_backward(ws.delta[l - 1], ws.Z[l - 1], activation, m, ws.delta[l - 1])

@@ -16,7 +16,12 @@ Semantics, the same on every backend:
   ``np.random.default_rng([seed, e]).permutation(n)`` in minibatches of
   ``batch_size``; the last minibatch holds the remaining ``n % batch_size``
   examples (it is trained on, with its own mean over its rows). Learning rate
-  of epoch e: ``learning_rate / (1 + lr_decay * e)``.
+  of epoch e (``lr_schedule``): "decay" ``learning_rate / (1 + lr_decay * e)``;
+  scikit-learn's "invscaling" ``learning_rate / (e * n + 1) ** power_t`` (n
+  the training examples: samples seen before the epoch) and "adaptive"
+  (the rate is divided by 5 whenever ``patience`` epochs pass without the
+  monitored value improving by ``tol``; training stops when it is already at
+  most 1e-6).
 * Step ``t`` counts minibatches from the first epoch. Its dropout mask for
   masked layer ``j`` (0 = input, then each hidden layer) is stream
   ``t * n_layers + j`` of ``K.dropout_mask(seed, stream, keep, out)``, the
@@ -31,13 +36,14 @@ Semantics, the same on every backend:
   biases and velocities are untouched that step, L1/L2 included (regularisation
   applies to the retained weights only). Both scale kept activations by
   1/keep (inverted dropout), so inference uses the full network unchanged.
-* Update: ``sgd_update`` (or ``sgd_momentum_update`` when momentum > 0, with
-  per-parameter velocities starting at zero) with the layer's l2 / l1 on
-  weights, none on biases: the gradient of
-  ``data loss + sum_l (l2[l]/2)||W_l||^2 + l1[l]|W_l|``.
+* Update: the engine's update rule (``mlp.engines.base``: SGD, momentum,
+  Nesterov or Adam, the optimizer state starting at zero) on the gradient of
+  ``data loss + sum_l (l2[l]/2 + alpha/(2 nb))||W_l||^2 + l1[l]|W_l|`` (nb the
+  minibatch's rows; biases are not penalised).
 * ``train_loss`` of an epoch: the mean over its examples of the minibatch data
   loss (as trained: with dropout, parameters changing during the epoch), plus
-  the regularisation penalty of the parameters at the end of the epoch.
+  the regularisation penalty of the parameters at the end of the epoch
+  (alpha's counted once per minibatch, as scikit-learn's loss does).
   ``val_loss`` is the data loss of the full network on the validation set
   (no penalty: it compares models with different l1/l2), ``val_accuracy``
   its accuracy (softmax only).
@@ -101,9 +107,15 @@ class Trainer:
         if net.output == "softmax":
             return checks.check_labels(Y, n, net.n_outputs)
         try:
-            return checks.check_targets(Y, n, net.n_outputs, net.dtype)
+            targets = checks.check_targets(Y, n, net.n_outputs, net.dtype)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
+        # the logistic output's cross-entropy needs targets in [0, 1], the Poisson loss counts >= 0
+        low, high = {"logistic": (0, 1), "exp": (0, np.inf)}.get(net.output, (-np.inf, np.inf))
+        if targets.size and (targets.min() < low or targets.max() > high):
+            raise ValueError(f"{name}: a {net.output!r} output needs targets in [{low}, {high}]; "
+                             f"got values in [{targets.min()}, {targets.max()}]")
+        return targets
 
     def _prepare_data(self, X, y, X_val, y_val):
         net, cfg = self.net, self.config
@@ -184,17 +196,44 @@ class _Run:
         self.history = History()
         self.start_epoch = 0
         self.eval_workspaces = {}
+        self.adaptive_rate = config.learning_rate  # the "adaptive" schedule's current rate
 
     def resume(self):
-        self.start_epoch, self.history = load_checkpoint(self.checkpoint_path, self.net, self.config, self.engine,
-                                                         self.best, self.n)
+        self.start_epoch, self.history, self.adaptive_rate = load_checkpoint(
+            self.checkpoint_path, self.net, self.config, self.engine, self.best, self.n)
+
+    def learning_rate(self, epoch):
+        """The learning rate of ``epoch`` under the configured schedule."""
+        cfg = self.config
+        if cfg.lr_schedule == "invscaling":
+            return cfg.learning_rate / (epoch * self.n + 1) ** cfg.power_t
+        if cfg.lr_schedule == "adaptive":
+            return self.adaptive_rate
+        return cfg.learning_rate / (1.0 + cfg.lr_decay * epoch)
+
+    def stalled(self):
+        """After ``patience`` epochs without improvement: True when training stops.
+
+        The "adaptive" schedule first divides its rate by 5 (and waits again) until
+        the rate is at most 1e-6; otherwise early stopping stops.
+        """
+        cfg = self.config
+        if self.best.wait < cfg.patience:
+            return False
+        if cfg.lr_schedule == "adaptive":
+            if self.adaptive_rate > 1e-6:
+                self.adaptive_rate /= 5.0
+                self.best.wait = 0
+                return False
+            return True
+        return cfg.early_stopping
 
     def train(self, callback):
         """Run epochs until one of the stop rules; the reason goes to ``history.stop_reason``."""
-        cfg = self.config
         stop_reason = "max_epochs"
-        if cfg.early_stopping and self.best.wait >= cfg.patience:
+        if self.stalled():
             stop_reason = "early_stopping"
+        cfg = self.config
         epoch = self.start_epoch
         while stop_reason == "max_epochs" and epoch < cfg.epochs:
             start = _EpochStart(self.net, self.engine)
@@ -206,7 +245,7 @@ class _Run:
                     stop_reason = "diverged"
                     break
                 self._keep(record)
-                if cfg.early_stopping and self.best.wait >= cfg.patience:
+                if self.stalled():
                     stop_reason = "early_stopping"
                 if callback is not None and callback(dict(record)) and stop_reason == "max_epochs":
                     stop_reason = "callback"
@@ -221,13 +260,14 @@ class _Run:
         """Train and evaluate one epoch: its record, or None (with a warning) when it diverged."""
         cfg, net = self.config, self.net
         t0 = time.perf_counter()
-        lr = cfg.learning_rate / (1.0 + cfg.lr_decay * epoch)
+        lr = self.learning_rate(epoch)
         order = np.random.default_rng([cfg.seed, epoch]).permutation(self.n)
         # overflow on the way to a divergence is reported once, below, not per NumPy operation
         with np.errstate(over="ignore", invalid="ignore"):
             result = self.engine.run_epoch(order, lr, epoch * self.steps_per_epoch)
+            penalty_l2 = [a + cfg.alpha * self.steps_per_epoch / self.n for a in self.l2]
             train_loss = result.loss_sum / self.n + sum(net.kernels.regularization_loss(W, a, b)
-                                                        for W, a, b in zip(net.weights, self.l2, self.l1))
+                                                        for W, a, b in zip(net.weights, penalty_l2, self.l1))
             val_loss = val_acc = None
             if self.X_val is not None:
                 val_loss, val_acc = evaluate(net, self.X_val, self.y_val, workspaces=self.eval_workspaces)
@@ -253,7 +293,7 @@ class _Run:
 
     def _save_checkpoint(self, epoch):
         save_checkpoint(self.checkpoint_path, self.net, self.config, epoch, self.history, self.engine, self.best,
-                        self.n)
+                        self.n, self.adaptive_rate)
 
     def finish(self):
         """Leave the network with the parameters the stop reason calls for, and its metadata."""

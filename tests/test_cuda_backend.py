@@ -36,6 +36,7 @@ from test_kernels import (
 import kernels
 from kernels import numpy_backend as R
 from kernels import spec
+from kernels.codes import ACTIVATIONS, LOGISTIC, RELU, TANH
 
 C = kernels.get_backend("cuda")  # no GPU: the simulator (root conftest); fails loudly if unusable
 
@@ -50,6 +51,8 @@ def gpu_only(*sizes):
     return list(sizes) if ON_GPU else []
 
 
+ACCUMULATING_LOSSES = [name for name in spec.names("training") if name.endswith("_accumulate")]
+
 # Test sizes by the symbols a kernel's shapes use, or by kernel name where a kernel needs
 # fewer (each launch of 256 simulated threads costs a fraction of a second). 1, 7, and
 # sizes that straddle the 16/32-wide tiles and the 32x8 element-wise blocks.
@@ -63,10 +66,16 @@ SIZES = {
 }
 SIZES_BY_KERNEL = {
     **{name: [(1, 1, 1), (9, 20, 33)] + gpu_only((257, 784, 513)) for name in spec.names("fused")},
+    # one case per activation each: the simulator runs one block; the template's edges and its
+    # many blocks and K slices are linear_forward's and the products' to test
+    **{name: [(7, 9, 5)] + gpu_only((1, 1, 1), (9, 20, 33), (257, 784, 513))
+       for name in spec.names("fused") if len(spec.SPECS[name].variants) > 1},
+    # these reduce as squared_error does (tested at every size): the smallest and largest size suffice
+    **{name: [(1, 1), (9, 33)] + gpu_only((7, 7), (1, 33), (257, 1000), (1000, 10))
+       for name in ("sigmoid_cross_entropy", "poisson_loss")},
     # one block of rows or one row: the loss kernels' edge sizes are tested with the plain losses
     "gather_minibatch": [(1, 1), (5, 33)] + gpu_only((257, 784)),
-    "softmax_cross_entropy_accumulate": [(7, 7)] + gpu_only((1000, 10)),
-    "squared_error_accumulate": [(7, 7)] + gpu_only((1000, 10)),
+    **{name: [(7, 7)] + gpu_only((1000, 10)) for name in ACCUMULATING_LOSSES},
 }
 # One size each for the composites' own properties, a block of threads per launch.
 CHAIN_SIZES = {("n", "k", "m"): {"n": 7, "k": 9, "m": 5}, ("k", "m"): {"k": 9, "m": 7}}
@@ -175,7 +184,7 @@ def test_gather_minibatch_is_take_then_the_standard_input_mask():
     check_gather(C, np.float32, kernel_sizes("gather_minibatch")[-1])
 
 
-@pytest.mark.parametrize("name", ["softmax_cross_entropy_accumulate", "squared_error_accumulate"])
+@pytest.mark.parametrize("name", ACCUMULATING_LOSSES)
 def test_accumulating_losses_keep_the_epoch_sum_until_a_loss_diverges(name):
     check_loss_bookkeeping(C, name, np.float32)
 
@@ -264,8 +273,21 @@ def test_loss_scratch_buffer_grows_when_a_batch_needs_more_blocks(monkeypatch):
 def test_relu_derivative_at_zero_is_zero(dtype):
     Z = np.array([[-1.0, 0.0, 2.0], [0.0, 3.0, -0.0]], dtype)
     dZ = poisoned(Z.shape, dtype)
-    C.relu_backward(C.to_device(np.ones_like(Z)), C.to_device(Z), dZ)
+    C.activation_backward(C.to_device(np.ones_like(Z)), C.to_device(Z), RELU, dZ)
     np.testing.assert_array_equal(C.to_host(dZ), [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_saturating_activations_stay_finite_for_large_inputs(dtype):
+    """logistic and tanh at |z| far beyond exp's range: f is 0, 1 or +-1 and f' is 0, never NaN."""
+    Z = np.array([[-1e4, -100.0, 0.0, 100.0, 1e4]], dtype)
+    H, dZ = poisoned(Z.shape, dtype), poisoned(Z.shape, dtype)
+    for code, values, slopes in ((LOGISTIC, [0, 0, 0.5, 1, 1], [0, 0, 0.25, 0, 0]),
+                                 (TANH, [-1, -1, 0, 1, 1], [0, 0, 1, 0, 0])):
+        C.bias_activation_forward(C.to_device(Z), C.to_device(np.zeros(5, dtype)), code, H)
+        C.activation_backward(C.to_device(np.ones_like(Z)), C.to_device(Z), code, dZ)
+        np.testing.assert_allclose(C.to_host(H), [values], atol=1e-30, err_msg=ACTIVATIONS[code])
+        np.testing.assert_allclose(C.to_host(dZ), [slopes], atol=1e-30, err_msg=ACTIVATIONS[code])
 
 
 def test_outputs_may_be_their_inputs_where_the_spec_says():
@@ -410,14 +432,18 @@ COMPILE_CHECK = textwrap.dedent('''
                 for cfg in (C.MATMUL_LARGE, C.MATMUL_SMALL):
                     C.matmul_blocked(a, bb, out, o, cfg)
             C.linear_forward(X, W, b, Z)
-            C.linear_relu_forward(X, W, b, Z, H)
-            C.linear_relu_dropout_forward(X, W, b, mask, Z, H)
-            C.linear_relu_backward(Z, W, X.copy(), X)
-            C.linear_relu_dropout_backward(Z, W, X.copy(), X.copy(), X)
+            # the activation's code is a kernel argument: one instantiation serves every activation
+            for f in (3, 2):
+                C.linear_activation_forward(X, W, b, f, Z, H)
+                C.linear_activation_dropout_forward(X, W, b, f, mask, Z, H)
+                C.linear_activation_backward(Z, W, X.copy(), f, X)
+                C.linear_activation_dropout_backward(Z, W, X.copy(), f, X.copy(), X)
+                C.bias_activation_forward(Z, b, f, H)
+                C.bias_activation_dropout_forward(Z, b, f, mask, H)
+                C.activation_backward(Z, H, f, mask)
+                C.activation_dropout_backward(Z, H, f, mask, X[:, :3].copy())
             C.apply_mask(Z, mask, H)
             C.bias_add(Z, b)
-            C.bias_relu_forward(Z, b, H)
-            C.bias_relu_dropout_forward(Z, b, mask, H)
             C.softmax(Z, H)
             loss, stats = np.zeros(1), np.array([0.0, -1.0])
             for lab_dt in (np.int64, np.int32):
@@ -426,16 +452,23 @@ COMPILE_CHECK = textwrap.dedent('''
                 C.softmax_cross_entropy_accumulate(Z, labels, H, mask, loss, stats, 0)
             C.squared_error(Z, H, mask, loss)
             C.squared_error_accumulate(Z, H, mask, loss, stats, 1)
-            C.relu_backward(Z, H, mask)
-            C.relu_dropout_backward(Z, H, mask, X[:, :3].copy())
+            C.sigmoid_cross_entropy(Z, H, mask, X[:, :3].copy(), loss)
+            C.sigmoid_cross_entropy_accumulate(Z, H, mask, X[:, :3].copy(), loss, stats, 2)
+            C.poisson_loss(Z, H, mask, X[:, :3].copy(), loss)
+            C.poisson_loss_accumulate(Z, H, mask, X[:, :3].copy(), loss, stats, 3)
             C.bias_grad(Z, b)
             for P in (r(3, 4), r(3)):
                 C.add_regularization_grad(P, P.copy(), 0.1, 0.01)
                 C.regularization_loss(P, 0.1, 0.01)
                 C.sgd_update(P, P.copy(), 0.1, 0.01, 0.001)
                 C.sgd_momentum_update(P, P.copy(), P.copy(), 0.1, 0.9, 0.01, 0.001)
+                C.sgd_nesterov_update(P, P.copy(), P.copy(), 0.1, 0.9, 0.01, 0.001)
+                C.adam_update(P, P.copy(), P.copy(), abs(P), 0.01, 0.9, 0.999, 1e-8, 0.01, 0.001)
             C.layer_sgd_update(r(3, 4), r(3, 4), r(3), r(3), 0.1, 0.01, 0.001)
             C.layer_sgd_momentum_update(r(3, 4), r(3, 4), r(3, 4), r(3), r(3), r(3), 0.1, 0.9, 0.01, 0.001)
+            C.layer_sgd_nesterov_update(r(3, 4), r(3, 4), r(3, 4), r(3), r(3), r(3), 0.1, 0.9, 0.01, 0.001)
+            C.layer_adam_update(r(3, 4), r(3, 4), r(3, 4), abs(r(3, 4)), r(3), r(3), r(3), abs(r(3)),
+                                0.01, 0.9, 0.999, 1e-8, 0.01, 0.001)
             for shape in ((5, 3), (7,), (2, 2, 3)):
                 C.dropout_mask(1, 2, 0.8, np.empty(shape, dt))
             labels = np.arange(8) % 3
@@ -465,15 +498,18 @@ def test_kernels_compile_for_a_real_gpu_without_float64_in_float32_code():
         pytest.skip(f"numba-cuda internals used by the compile check are missing: {report['unavailable']}")
     assert not report["problems"], "\n".join(report["problems"])
     expected = {"matmul_naive", "matmul_tiled", "matmul_blocked",
-                "apply_mask_2d", "bias_add_2d", "bias_relu_forward_2d", "bias_relu_dropout_forward_2d",
+                "apply_mask_2d", "bias_add_2d", "bias_activation_forward_2d", "bias_activation_dropout_forward_2d",
                 "softmax_rows", "softmax_cross_entropy_rows", "squared_error_2d",
+                "sigmoid_cross_entropy_2d", "poisson_loss_2d",
                 "sum_partials", "sum_partials_accumulate",
-                "relu_backward_2d", "relu_dropout_backward_2d", "bias_grad_cols",
+                "activation_backward_2d", "activation_dropout_backward_2d", "bias_grad_cols",
                 "add_regularization_grad_1d", "add_regularization_grad_2d",
                 "regularization_loss_1d", "regularization_loss_2d",
                 "sgd_update_1d", "sgd_update_2d", "sgd_momentum_update_1d", "sgd_momentum_update_2d",
+                "sgd_nesterov_update_1d", "sgd_nesterov_update_2d", "adam_update_1d", "adam_update_2d",
                 "dropout_mask_1d", "dropout_mask_2d",
-                "gather_minibatch_2d", "layer_sgd_update_2d", "layer_sgd_momentum_update_2d"}
+                "gather_minibatch_2d", "layer_sgd_update_2d", "layer_sgd_momentum_update_2d",
+                "layer_sgd_nesterov_update_2d", "layer_adam_update_2d"}
     assert expected <= set(report["kernels"]), sorted(expected - set(report["kernels"]))
     # the register-blocked template with each epilogue: the plain products and every fused kernel
     epilogues = {"matmul_store"} | {f"{name}_epilogue" for name in spec.names("fused")}

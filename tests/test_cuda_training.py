@@ -4,7 +4,9 @@ Without a GPU this runs under numba's CUDA simulator (root conftest.py), which
 runs every GPU thread as a Python thread: a tiled matmul launch takes a good
 fraction of a second, so the networks are tiny (6 -> 5 -> 3) and the fits short
 (10 examples in minibatches of 6 and 4, 2 epochs). The fitted networks are
-shared by a module fixture.
+shared by a module fixture. Between them the fits meet every update rule (SGD,
+momentum, Nesterov, Adam), a non-relu hidden activation of each kind and each
+output layer with float targets beside softmax (identity has a test of its own).
 
 Tolerances against the other backends: float64 rel 1e-10, float32 rel 1e-4
 (relative to the largest magnitude). Dropout masks are bit-identical on every
@@ -23,6 +25,7 @@ import mlp
 import mlp.trainer
 from kernels import numpy_backend as R
 from mlp import TrainConfig
+from mlp.engines import UPDATE_RULES
 from mlp.engines.cuda import CudaEngine
 
 C = kernels.get_backend("cuda")  # no GPU: the simulator (root conftest); fails loudly if unusable
@@ -31,13 +34,19 @@ RTOL = {np.float32: 1e-4, np.float64: 1e-10}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = [6, 5, 3]
 N_TRAIN, BATCH, EPOCHS = 10, 6, 2   # two steps per epoch, the second a short one
-# name -> (dtype, TrainConfig fields): every step kernel of the cuda engine (plain and
-# momentum updates, with and without dropout) meets each dtype at least once.
+# name -> (dtype, network fields, TrainConfig fields): every step kernel of the cuda engine
+# (each update rule, with and without dropout) meets each dtype at least once.
 CONFIGS = {
-    "plain": (np.float64, dict(learning_rate=0.2, epochs=1)),
-    "dropout_float32": (np.float32, dict(learning_rate=0.2, keep_prob=[0.8, 0.6])),
-    "momentum_l1_l2_dropout": (np.float64, dict(learning_rate=0.1, momentum=0.9, l2=[1e-2, 1e-3],
-                                                l1=[1e-3, 2e-3], keep_prob=[0.9, 0.7])),
+    "plain": (np.float64, {}, dict(learning_rate=0.2, epochs=1)),
+    "dropout_float32": (np.float32, {}, dict(learning_rate=0.2, keep_prob=[0.8, 0.6])),
+    "momentum_l1_l2_dropout": (np.float64, {}, dict(learning_rate=0.1, momentum=0.9, l2=[1e-2, 1e-3],
+                                                    l1=[1e-3, 2e-3], keep_prob=[0.9, 0.7])),
+    "nesterov_tanh_logistic_output": (np.float64, dict(activation="tanh", output="logistic"),
+                                      dict(learning_rate=0.1, momentum=0.9, nesterov=True, alpha=0.05,
+                                           l1=1e-3, keep_prob=[1.0, 0.7])),
+    "adam_logistic_exp_output_float32": (np.float32, dict(activation="logistic", output="exp"),
+                                         dict(optimizer="adam", learning_rate=0.02, alpha=0.01, l1=1e-3,
+                                              keep_prob=[0.9, 1.0])),
 }
 
 
@@ -72,16 +81,23 @@ def uses_cuda_engine(monkeypatch):
 
 
 def data(output="softmax", dtype=np.float64, n=N_TRAIN, seed=0):
+    """Inputs and the targets an output layer takes: labels, real values, 0/1 (logistic) or counts (exp)."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, SIZES[0])).astype(dtype)
+    shape = (n, SIZES[-1])
     if output == "softmax":
         return X, rng.integers(0, SIZES[-1], n)
-    return X, rng.standard_normal((n, SIZES[-1])).astype(dtype)
+    if output == "logistic":
+        return X, (rng.random(shape) < 0.5).astype(dtype)
+    if output == "exp":
+        return X, rng.poisson(2.0, shape).astype(dtype)
+    return X, rng.standard_normal(shape).astype(dtype)
 
 
-def fit_on(backend, dtype=np.float64, output="softmax", **config):
-    net = mlp.MLP(SIZES, output=output, seed=1, dtype=dtype, backend=backend)
-    X, y = data(output, dtype)
+def fit_on(backend, dtype=np.float64, network=None, **config):
+    network = dict(network or {})
+    net = mlp.MLP(SIZES, seed=1, dtype=dtype, backend=backend, **network)
+    X, y = data(network.get("output", "softmax"), dtype)
     history = net.fit(X, y, **dict(dict(epochs=EPOCHS, batch_size=BATCH, seed=3), **config))
     return net, history
 
@@ -93,8 +109,8 @@ def fits():
     made = uses_cuda_engine(patch)
     try:
         out = {}
-        for name, (dtype, cfg) in CONFIGS.items():
-            out[name] = {backend: fit_on(backend, dtype, **cfg) for backend in ("cuda", "cpu", "numpy")}
+        for name, (dtype, network, cfg) in CONFIGS.items():
+            out[name] = {backend: fit_on(backend, dtype, network, **cfg) for backend in ("cuda", "cpu", "numpy")}
         out["engines"] = made
         yield out
     finally:
@@ -117,11 +133,14 @@ def test_cuda_fits_ran_on_the_device_engine_and_kept_device_parameters(fits):
     cuda_engines = [e for e in fits["engines"] if isinstance(e, CudaEngine)]
     assert len(cuda_engines) == len(CONFIGS)
     assert all(e.resident for e in cuda_engines)
+    assert {e.rule for e in cuda_engines} == set(UPDATE_RULES)
+    assert {e.net.activation for e in cuda_engines} == {"relu", "tanh", "logistic"}
+    assert {e.net.output for e in cuda_engines} == {"softmax", "logistic", "exp"}
     net = fits["plain"]["cuda"][0]
     assert all(getattr(P, "__cuda_ndarray__", False) for P in net.weights + net.biases)
 
 
-@pytest.mark.parametrize("name", [name for name, (_, cfg) in CONFIGS.items() if "epochs" not in cfg])
+@pytest.mark.parametrize("name", [name for name, (_, _, cfg) in CONFIGS.items() if "epochs" not in cfg])
 def test_loss_decreases(fits, name):
     losses = fits[name]["cuda"][1].column("train_loss")
     assert len(losses) == EPOCHS and losses[-1] < losses[0], losses
@@ -166,6 +185,14 @@ def test_per_batch_dropout_is_refused_with_a_clear_error():
     X, y = data(dtype=np.float32)
     with pytest.raises(ValueError, match="per_batch"):
         CudaEngine(net, cfg, X, y, BATCH, [0.0, 0.0], [0.0, 0.0], [0.5, 0.5])
+
+
+def test_sample_weights_are_refused_with_a_clear_error():
+    net = mlp.MLP(SIZES, seed=1, backend="cuda")
+    X, y = data(dtype=np.float32)
+    with pytest.raises(ValueError, match="sample weights"):
+        CudaEngine(net, TrainConfig(), X, y, BATCH, [0.0, 0.0], [0.0, 0.0], [1.0, 1.0],
+                   sample_weight=np.ones(N_TRAIN))
 
 
 # ---------------------------------------------------------------- the engine itself
@@ -343,8 +370,13 @@ def exercise():
     C.gather_minibatch(r(8, 4), np.arange(8), 2, r(5, 4))
     C.softmax_cross_entropy_accumulate(r(5, 3), labels, r(5, 3), r(5, 3), np.zeros(1), stats, 0)
     C.squared_error_accumulate(r(5, 3), r(5, 3), r(5, 3), np.zeros(1), stats, 1)
+    C.sigmoid_cross_entropy_accumulate(r(5, 3), r(5, 3), r(5, 3), r(5, 3), np.zeros(1), stats, 2)
+    C.poisson_loss_accumulate(r(5, 3), r(5, 3), r(5, 3), r(5, 3), np.zeros(1), stats, 3)
     C.layer_sgd_update(r(3, 4), r(3, 4), r(3), r(3), 0.1, 0.01, 0.001)
     C.layer_sgd_momentum_update(r(3, 4), r(3, 4), r(3, 4), r(3), r(3), r(3), 0.1, 0.9, 0.01, 0.001)
+    C.layer_sgd_nesterov_update(r(3, 4), r(3, 4), r(3, 4), r(3), r(3), r(3), 0.1, 0.9, 0.01, 0.001)
+    C.layer_adam_update(r(3, 4), r(3, 4), r(3, 4), abs(r(3, 4)), r(3), r(3), r(3), abs(r(3)),
+                        0.01, 0.9, 0.999, 1e-8, 0.01, 0.001)
 '''
     script = prelude + exercise + "\nexercise()\n" + checks
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
@@ -355,7 +387,8 @@ def exercise():
     assert "unavailable" not in report, report
     assert not report["problems"], "\n".join(report["problems"])
     expected = {"gather_minibatch_2d", "softmax_cross_entropy_rows", "squared_error_2d", "sum_partials_accumulate",
-                "layer_sgd_update_2d", "layer_sgd_momentum_update_2d"}
+                "sigmoid_cross_entropy_2d", "poisson_loss_2d", "layer_sgd_update_2d", "layer_sgd_momentum_update_2d",
+                "layer_sgd_nesterov_update_2d", "layer_adam_update_2d"}
     assert expected <= set(report["kernels"]), sorted(expected - set(report["kernels"]))
 
 

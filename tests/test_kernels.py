@@ -30,6 +30,7 @@ import pytest
 
 import kernels
 from kernels import jit, spec
+from kernels.codes import ACTIVATIONS, RELU
 from kernels import numpy_backend as R
 
 DTYPES = (np.float32, np.float64)
@@ -222,7 +223,8 @@ def test_gather_minibatch_is_take_then_the_standard_input_mask(backend, dtype):
 
 
 @pytest.mark.parametrize("backend", HOST_BACKENDS)
-@pytest.mark.parametrize("name", ["softmax_cross_entropy_accumulate", "squared_error_accumulate"])
+@pytest.mark.parametrize("name", ["softmax_cross_entropy_accumulate", "squared_error_accumulate",
+                                  "sigmoid_cross_entropy_accumulate", "poisson_loss_accumulate"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_accumulating_losses_keep_the_epoch_sum_until_a_loss_diverges(backend, name, dtype):
     check_loss_bookkeeping(kernels.get_backend(backend), name, dtype)
@@ -242,22 +244,23 @@ def test_reduced_kernels_are_the_standard_kernel_then_the_scaling(backend, dtype
     for n, d in SIZES[("n", "d")]:
         Z, dH, b = (rng.standard_normal(shape).astype(dtype) for shape in ((n, d), (n, d), d))
         Z[rng.random((n, d)) < 0.25] = 0
-        Z1, H1, Z2, H2 = Z.copy(), np.full_like(Z, np.nan), Z.copy(), np.full_like(Z, np.nan)
-        K.bias_relu_scale_forward(Z1, b, scale, H1)
-        K.bias_relu_forward(Z2, b, H2)
-        H2 *= scale
-        assert np.array_equal(_bits(Z1), _bits(Z2)) and np.array_equal(_bits(H1), _bits(H2))
-        dZ1, dZ2 = np.full_like(Z, np.nan), np.full_like(Z, np.nan)
-        K.relu_scale_backward(dH, Z, scale, dZ1)
-        K.relu_backward(dH, Z, dZ2)
-        dZ2 *= scale
-        assert np.array_equal(_bits(dZ1), _bits(dZ2))
-        # a Python float scale acts as its value in the array dtype, as NumPy's H *= scale
-        K.relu_scale_backward(dH, Z, 1 / 0.3, dZ1)
-        K.relu_scale_backward(dH, Z, dtype(1 / 0.3), dZ2)
-        K.bias_relu_scale_forward(Z.copy(), b, 1 / 0.3, H1)
-        K.bias_relu_scale_forward(Z.copy(), b, dtype(1 / 0.3), H2)
-        assert np.array_equal(_bits(dZ1), _bits(dZ2)) and np.array_equal(_bits(H1), _bits(H2))
+        for f in range(len(ACTIVATIONS)):
+            Z1, H1, Z2, H2 = Z.copy(), np.full_like(Z, np.nan), Z.copy(), np.full_like(Z, np.nan)
+            K.bias_activation_scale_forward(Z1, b, f, scale, H1)
+            K.bias_activation_forward(Z2, b, f, H2)
+            H2 *= scale
+            assert np.array_equal(_bits(Z1), _bits(Z2)) and np.array_equal(_bits(H1), _bits(H2))
+            dZ1, dZ2 = np.full_like(Z, np.nan), np.full_like(Z, np.nan)
+            K.activation_scale_backward(dH, Z, f, scale, dZ1)
+            K.activation_backward(dH, Z, f, dZ2)
+            dZ2 *= scale
+            assert np.array_equal(_bits(dZ1), _bits(dZ2))
+            # a Python float scale acts as its value in the array dtype, as NumPy's H *= scale
+            K.activation_scale_backward(dH, Z, f, 1 / 0.3, dZ1)
+            K.activation_scale_backward(dH, Z, f, dtype(1 / 0.3), dZ2)
+            K.bias_activation_scale_forward(Z.copy(), b, f, 1 / 0.3, H1)
+            K.bias_activation_scale_forward(Z.copy(), b, f, dtype(1 / 0.3), H2)
+            assert np.array_equal(_bits(dZ1), _bits(dZ2)) and np.array_equal(_bits(H1), _bits(H2))
 
 
 @pytest.mark.parametrize("backend", HOST_BACKENDS)
@@ -321,7 +324,7 @@ def test_relu_derivative_at_zero_is_zero():
         K = kernels.get_backend(backend)
         Z = np.array([[-1.0, 0.0, 2.0]])
         dZ = np.full_like(Z, np.nan)
-        K.relu_backward(np.ones_like(Z), Z, dZ)
+        K.activation_backward(np.ones_like(Z), Z, RELU, dZ)
         np.testing.assert_array_equal(dZ, [[0.0, 0.0, 1.0]])
 
 
@@ -436,8 +439,18 @@ def test_depends_on_recompiles_a_cached_caller_when_the_module_it_calls_changes(
     assert fresh_process() == ["22", "1"]
 
 
-def test_cpu_kernels_name_counter_rng_as_a_dependency():
-    digest = jit.sources_digest([kernels.counter_rng])
+def test_cpu_kernels_name_the_modules_they_compile_in_as_dependencies():
+    """cpu_backend's own kernels compile in counter_rng, codes and cpu_losses (sigmoid); the losses and
+    the updates call nothing outside their own file (numba keys those on it already)."""
+    from kernels import cpu_losses, cpu_updates
     C = kernels.get_backend("cpu")
+    assert C.DEPENDS_ON == (kernels.counter_rng, kernels.codes, cpu_losses)
     for name in compute_kernels("cpu"):
-        assert jit.dependency_digest(getattr(C, name)) == digest, f"cpu_backend.{name} is not keyed on counter_rng"
+        module = getattr(C, name).py_func.__module__
+        want = {"kernels.cpu_backend": jit.sources_digest(C.DEPENDS_ON), "kernels.cpu_losses": None,
+                "kernels.cpu_updates": None}[module]
+        assert jit.dependency_digest(getattr(C, name)) == want, f"cpu_backend.{name} ({module}): wrong cache key"
+    assert {getattr(C, name).py_func.__module__ for name in compute_kernels("cpu")} == {
+        "kernels.cpu_backend", "kernels.cpu_losses", "kernels.cpu_updates"}
+    for module in (cpu_losses, cpu_updates):  # nothing from another kernel module is compiled in
+        assert "from ." not in open(module.__file__).read().replace("from . import jit", "")

@@ -58,6 +58,21 @@ def test_gradients_match_finite_differences(sizes, output, reg, masked, backend)
         np.testing.assert_allclose(db, nb, rtol=1e-5, atol=1e-7, err_msg=f"db[{l}]")
 
 
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+@pytest.mark.parametrize("activation", ["tanh", "logistic", "identity"])
+@pytest.mark.parametrize("output", ["softmax", "identity", "logistic", "exp"])
+def test_every_activation_and_output_matches_finite_differences(output, activation, backend):
+    net = random_net([5, 4, 3], output, backend, seed=5, activation=activation)
+    X, Y = random_batch(net, 6, seed=2)
+    masks = random_masks(net, 6, seed=3)
+    reg = _regularisation("l1+l2 per layer", net.n_layers)
+    _, analytic = net.loss_and_gradients(X, Y, masks=masks, **reg)
+    numeric = _numerical_gradient(net, X, Y, masks, reg)
+    for l, ((dW, db), (nW, nb)) in enumerate(zip(analytic, numeric)):
+        np.testing.assert_allclose(dW, nW, rtol=1e-5, atol=1e-7, err_msg=f"dW[{l}]")
+        np.testing.assert_allclose(db, nb, rtol=1e-5, atol=1e-7, err_msg=f"db[{l}]")
+
+
 def _relative_error(got, want):
     return np.abs(np.asarray(got, np.float64) - want).max() / max(np.abs(want).max(), 1e-30)
 

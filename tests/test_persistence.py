@@ -126,7 +126,26 @@ def _rewrite(path, **changes):
 def test_newer_format_version_raises(saved):
     _, path = saved
     _rewrite(path, format_version=np.array(persistence.FORMAT_VERSION + 1))
-    with pytest.raises(ValueError, match=r"format version 2.*upgrade"):
+    with pytest.raises(ValueError, match=rf"format version {persistence.FORMAT_VERSION + 1}.*upgrade"):
+        mlp.load(path)
+
+
+@pytest.mark.parametrize("output, activation", [("logistic", "tanh"), ("exp", "logistic"), ("identity", "identity")])
+def test_every_output_and_activation_round_trips(tmp_path, output, activation):
+    net = MLP([4, 5, 3], output=output, activation=activation, seed=0, dtype=np.float64, backend="numpy")
+    net.save(tmp_path / "m.npz")
+    again = mlp.load(tmp_path / "m.npz", backend="numpy")
+    assert (again.output, again.activation) == (output, activation)
+    X = np.random.default_rng(0).normal(size=(6, 4))
+    np.testing.assert_array_equal(again.forward(X), net.forward(X))
+
+
+def test_a_version_1_file_is_a_relu_network_and_a_bad_activation_is_named(saved):
+    _, path = saved
+    _rewrite(path, format_version=np.array(1), activation=None)
+    assert mlp.load(path).activation == "relu"
+    _rewrite(path, format_version=np.array(2), activation=np.array("softplus"))
+    with pytest.raises(ValueError, match="unknown activation 'softplus'"):
         mlp.load(path)
 
 

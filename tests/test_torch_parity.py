@@ -12,7 +12,10 @@ from helpers import random_batch, random_masks, random_net
 TOLERANCE = 1e-10
 
 
-def torch_loss_and_gradients(net, X, Y, masks, l2, l1):
+TORCH_ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "logistic": torch.sigmoid, "identity": lambda z: z}
+
+
+def torch_loss_and_gradients(net, X, Y, masks, l2, l1, sample_weight=None):
     weights, biases = net.get_parameters()
     Ws = [torch.tensor(W, requires_grad=True) for W in weights]
     bs = [torch.tensor(b, requires_grad=True) for b in biases]
@@ -22,13 +25,23 @@ def torch_loss_and_gradients(net, X, Y, masks, l2, l1):
         if masks is not None:
             a = a * torch.tensor(masks[l])
         z = a @ Ws[l].T + bs[l]
-        a = torch.relu(z) if l < L - 1 else z
+        a = TORCH_ACTIVATIONS[net.activation](z) if l < L - 1 else z
+    Y = torch.tensor(Y)
     if net.output == "softmax":
-        loss = torch.nn.functional.cross_entropy(a, torch.tensor(Y))
+        rows = torch.nn.functional.cross_entropy(a, Y, reduction="none")
         out = torch.softmax(a, dim=1)
+    elif net.output == "logistic":
+        rows = torch.nn.functional.binary_cross_entropy_with_logits(a, Y, reduction="none").sum(dim=1)
+        out = torch.sigmoid(a)
+    elif net.output == "exp":
+        # half the Poisson deviance: y log(y / exp(z)) - y + exp(z), y log y = 0 at y = 0
+        rows = (torch.xlogy(Y, Y) - Y * a - Y + torch.exp(a)).sum(dim=1)
+        out = torch.exp(a)
     else:
-        loss = 0.5 * ((a - torch.tensor(Y)) ** 2).sum() / X.shape[0]
+        rows = 0.5 * ((a - Y) ** 2).sum(dim=1)
         out = a
+    w = torch.ones(X.shape[0], dtype=torch.float64) if sample_weight is None else torch.tensor(sample_weight)
+    loss = (w * rows).sum() / w.sum()
     for l in range(L):
         loss = loss + 0.5 * l2[l] * (Ws[l] ** 2).sum() + l1[l] * Ws[l].abs().sum()
     loss.backward()
@@ -56,3 +69,24 @@ def test_forward_loss_and_gradients_match_torch(sizes, output, masked, backend):
     for l, ((dW, db), (tW, tb)) in enumerate(zip(got_grads, grads)):
         assert _rel(dW, tW) <= TOLERANCE, f"dW[{l}]"
         assert _rel(db, tb) <= TOLERANCE, f"db[{l}]"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+@pytest.mark.parametrize("activation", ["tanh", "logistic", "identity"])
+@pytest.mark.parametrize("output", ["softmax", "identity", "logistic", "exp"])
+def test_every_activation_and_output_matches_torch(output, activation, backend):
+    """Two hidden layers, dropout masks, L1 + L2, and sample weights (zeros among them) on odd rows."""
+    net = random_net([9, 12, 8, 4], output, backend, seed=7, activation=activation)
+    X, Y = random_batch(net, 11, seed=1)
+    masks = random_masks(net, 11, seed=2)
+    weights = np.random.default_rng(3).uniform(0, 2, 11)
+    weights[::4] = 0.0
+    l2, l1 = [0.05, 0.1, 0.02], [0.01] * 3
+    for sample_weight in (None, weights):
+        out, loss, grads = torch_loss_and_gradients(net, X, Y, masks, l2, l1, sample_weight)
+        assert _rel(net.forward(X, masks=masks), out) <= TOLERANCE
+        got_loss, got_grads = net.loss_and_gradients(X, Y, l2=l2, l1=l1, masks=masks, sample_weight=sample_weight)
+        assert abs(got_loss - loss) / abs(loss) <= TOLERANCE
+        for l, ((dW, db), (tW, tb)) in enumerate(zip(got_grads, grads)):
+            assert _rel(dW, tW) <= TOLERANCE, f"dW[{l}]"
+            assert _rel(db, tb) <= TOLERANCE, f"db[{l}]"

@@ -342,11 +342,20 @@ def test_callback_returning_true_stops(digits):
     assert history.stop_reason == "callback" and len(history) == 2
 
 
+RESUMED_OPTIMIZERS = {
+    "momentum": dict(learning_rate=0.1, momentum=0.8, lr_decay=0.1, patience=10),
+    "adam": dict(learning_rate=0.01, optimizer="adam", alpha=0.1, lr_schedule="adaptive", patience=1, tol=0.5),
+}
+
+
 @pytest.mark.parametrize("backend", ["numpy", "cpu"])
-def test_resume_from_checkpoint_equals_uninterrupted_training(digits, backend, tmp_path):
+@pytest.mark.parametrize("optimizer", sorted(RESUMED_OPTIMIZERS))
+def test_resume_from_checkpoint_equals_uninterrupted_training(digits, backend, optimizer, tmp_path):
+    """The optimizer state (velocities; Adam's moments, its step count from the epoch) and the adaptive
+    schedule's rate come back from the checkpoint: the resumed run is bit for bit the uninterrupted one."""
     X, y, X_val, y_val = digits
-    config = dict(epochs=6, batch_size=50, learning_rate=0.1, momentum=0.8, lr_decay=0.1,
-                  keep_prob=[0.9, 0.6], early_stopping=True, patience=10)
+    config = dict(epochs=6, batch_size=50, keep_prob=[0.9, 0.6], early_stopping=optimizer == "momentum",
+                  **RESUMED_OPTIMIZERS[optimizer])
     full = MLP([64, 32, 10], seed=0, backend=backend)
     full_history = Trainer(full, **config).fit(X, y, X_val=X_val, y_val=y_val)
 
@@ -361,6 +370,43 @@ def test_resume_from_checkpoint_equals_uninterrupted_training(digits, backend, t
     assert history.column("train_loss") == full_history.column("train_loss")
     assert history.column("val_loss") == full_history.column("val_loss")
     assert history.best_epoch == full_history.best_epoch and history.stop_reason == "max_epochs"
+    assert history.column("learning_rate") == full_history.column("learning_rate")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_learning_rate_schedules(digits, backend):
+    X, y, _, _ = digits
+    n = len(X)
+    _, history = train(backend, np.float64, digits, epochs=3, lr_schedule="invscaling", power_t=0.5)
+    assert history.column("learning_rate") == [0.1, 0.1 / (n + 1) ** 0.5, 0.1 / (2 * n + 1) ** 0.5]
+    # adaptive: a tol no epoch can beat, so after the first (the best so far) every `patience` epochs
+    # without improvement divide the rate by 5
+    _, history = train(backend, np.float64, digits, epochs=6, lr_schedule="adaptive", patience=2, tol=10.0)
+    assert history.column("learning_rate") == pytest.approx([0.1, 0.1, 0.1, 0.02, 0.02, 0.004])
+    _, history = train(backend, np.float64, digits, epochs=30, learning_rate=3e-6, lr_schedule="adaptive",
+                       patience=1, tol=10.0)
+    assert history.stop_reason == "early_stopping" and history.column("learning_rate")[-1] <= 1e-6
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+@pytest.mark.parametrize("activation", ["tanh", "logistic", "identity"])
+def test_adam_and_nesterov_learn_with_every_activation(digits, backend, activation):
+    X, y, X_val, y_val = digits
+    for optimizer in (dict(optimizer="adam", learning_rate=0.01), dict(momentum=0.9, nesterov=True)):
+        net = MLP([64, 24, 10], activation=activation, seed=0, dtype=np.float64, backend=backend)
+        history = Trainer(net, epochs=10, batch_size=50, **optimizer).fit(X, y, X_val=X_val, y_val=y_val)
+        losses = history.column("train_loss")
+        # logistic units learn slowest (its derivative is at most 1/4): 0.77 after 10 epochs of Nesterov
+        assert history.column("val_accuracy")[-1] > 0.7 and losses[-1] < 0.7 * losses[0], (activation, optimizer)
+
+
+def test_alpha_is_l2_divided_by_the_minibatch_rows(digits):
+    """alpha = l2 * rows gives the same steps when every minibatch has the same rows (360 / 40)."""
+    X, y, _, _ = digits
+    nets = [MLP([64, 16, 10], seed=0, dtype=np.float64, backend="cpu") for _ in range(2)]
+    Trainer(nets[0], epochs=2, batch_size=40, alpha=0.4).fit(X, y)
+    Trainer(nets[1], epochs=2, batch_size=40, l2=0.01).fit(X, y)
+    assert_params_close(nets[0], nets[1], 1e-12)
 
 
 def test_resume_rejects_a_different_configuration(digits, tmp_path):
@@ -384,6 +430,9 @@ BAD_CONFIGS = [
     ("dropout_mode", "per_minibatch", ValueError), ("validation_fraction", 1.0, ValueError),
     ("early_stopping", "yes", TypeError), ("patience", 0, ValueError), ("tol", -1.0, ValueError),
     ("monitor", "loss", ValueError), ("seed", -1, ValueError), ("seed", 1.5, TypeError),
+    ("optimizer", "rmsprop", ValueError), ("nesterov", 1, TypeError), ("beta_1", 1.0, ValueError),
+    ("beta_2", -0.1, ValueError), ("epsilon", 0.0, ValueError), ("lr_schedule", "cosine", ValueError),
+    ("power_t", -1.0, ValueError), ("alpha", -1.0, ValueError),
 ]
 
 

@@ -11,12 +11,13 @@ Beside the standard set it offers the ``FUSED`` layer kernels and the
 on the host and have no cuda version).
 
 The modules, each device kernel named after the public kernel it serves
-(``bias_relu_forward`` launches ``bias_relu_forward_2d``):
+(``bias_activation_forward`` launches ``bias_activation_forward_2d``):
     launch            launch configuration, device arrays, ``free_memory``, scratch buffers
-    device_functions  sign, relu, the dropout mask's element, the SGD and momentum steps
+    device_functions  sign, the activations and their derivatives, the dropout mask's element,
+                      the SGD, momentum, Nesterov and Adam steps
     matmul            the register-blocked product template and its ``ALTERNATIVES``
     fused             the fused layer kernels: the template with their own epilogues
-    elementwise       activations, derivatives, bias gradients, dropout masks
+    elementwise       activations, derivatives (by activation code), bias gradients, dropout masks
     losses            losses and the regularisation penalty, reduced in float64
     updates           the regularisation gradient and the parameter updates
     training          the minibatch gather, the accumulating losses, the layer updates
@@ -42,25 +43,26 @@ Design notes
 """
 from ..spec import chains
 from .elementwise import (
-    apply_mask, bias_add, bias_grad, bias_relu_dropout_forward, bias_relu_forward, dropout_mask,
-    relu_backward, relu_dropout_backward, softmax,
+    activation_backward, activation_dropout_backward, apply_mask, bias_activation_dropout_forward,
+    bias_activation_forward, bias_add, bias_grad, dropout_mask, softmax,
 )
 from .fused import (
-    linear_forward, linear_relu_backward, linear_relu_dropout_backward, linear_relu_dropout_forward,
-    linear_relu_forward,
+    linear_activation_backward, linear_activation_dropout_backward, linear_activation_dropout_forward,
+    linear_activation_forward, linear_forward,
 )
 from .launch import SIMULATOR, empty, free_memory, scratch, synchronize, to_device, to_host, zeros
-from .losses import regularization_loss, softmax_cross_entropy, squared_error
+from .losses import poisson_loss, regularization_loss, sigmoid_cross_entropy, softmax_cross_entropy, squared_error
 from .matmul import (
     ALTERNATIVES, MATMUL_LARGE, MATMUL_SMALL, MatmulConfig, matmul_blocked, matmul_nn,
     matmul_nn_naive, matmul_nn_tiled, matmul_nt, matmul_nt_naive, matmul_nt_tiled, matmul_tn, matmul_tn_naive,
     matmul_tn_tiled,
 )
 from .training import (
-    gather_minibatch, layer_sgd_momentum_update, layer_sgd_update, softmax_cross_entropy_accumulate,
+    gather_minibatch, layer_adam_update, layer_sgd_momentum_update, layer_sgd_nesterov_update, layer_sgd_update,
+    poisson_loss_accumulate, sigmoid_cross_entropy_accumulate, softmax_cross_entropy_accumulate,
     squared_error_accumulate,
 )
-from .updates import add_regularization_grad, sgd_momentum_update, sgd_update
+from .updates import add_regularization_grad, adam_update, sgd_momentum_update, sgd_nesterov_update, sgd_update
 
 NAME = "cuda"
 
@@ -71,6 +73,6 @@ TRAINING = chains("training")
 # Device kernels whose float32 instantiation uses float64 on purpose: they accumulate a
 # loss in float64 as the reference does. Every other kernel is pure in its array dtype.
 FLOAT64_ACCUMULATORS = frozenset({
-    "softmax_cross_entropy_rows", "squared_error_2d", "regularization_loss_1d", "regularization_loss_2d",
-    "sum_partials", "sum_partials_accumulate",
+    "softmax_cross_entropy_rows", "squared_error_2d", "sigmoid_cross_entropy_2d", "poisson_loss_2d",
+    "regularization_loss_1d", "regularization_loss_2d", "sum_partials", "sum_partials_accumulate",
 })

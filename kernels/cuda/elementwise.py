@@ -1,5 +1,9 @@
 """The cuda backend's elementwise kernels: activations, their derivatives, bias gradients, dropout masks.
 
+The activation kernels take the activation's code (``kernels.codes.ACTIVATIONS``)
+as an argument and branch on it in ``device_functions``' ``activate`` /
+``derivative``: one compiled kernel serves every activation.
+
 One thread per element on 2-D grids of 32x8 blocks (a warp reads 32 consecutive
 elements of a row), except ``softmax`` (one thread per row: an MLP's output
 layer has few classes) and ``bias_grad`` (a block per 32 columns). Each kernel
@@ -41,33 +45,33 @@ def bias_add_2d(dtype):
 
 
 @per_dtype
-def bias_relu_forward_2d(dtype):
-    relu = device_functions(dtype).relu
+def bias_activation_forward_2d(dtype):
+    activate = device_functions(dtype).activate
 
     @cuda.jit
-    def bias_relu_forward_2d(Z, b, H):
+    def bias_activation_forward_2d(Z, b, activation, H):
         j, i = cuda.grid(2)
         if i < Z.shape[0] and j < Z.shape[1]:
             z = Z[i, j] + b[j]
             Z[i, j] = z
-            H[i, j] = relu(z)
+            H[i, j] = activate(z, activation)
 
-    return bias_relu_forward_2d
+    return bias_activation_forward_2d
 
 
 @per_dtype
-def bias_relu_dropout_forward_2d(dtype):
-    relu = device_functions(dtype).relu
+def bias_activation_dropout_forward_2d(dtype):
+    activate = device_functions(dtype).activate
 
     @cuda.jit
-    def bias_relu_dropout_forward_2d(Z, b, mask, H):
+    def bias_activation_dropout_forward_2d(Z, b, activation, mask, H):
         j, i = cuda.grid(2)
         if i < Z.shape[0] and j < Z.shape[1]:
             z = Z[i, j] + b[j]
             Z[i, j] = z
-            H[i, j] = relu(z) * mask[i, j]
+            H[i, j] = activate(z, activation) * mask[i, j]
 
-    return bias_relu_dropout_forward_2d
+    return bias_activation_dropout_forward_2d
 
 
 @per_dtype
@@ -97,30 +101,30 @@ def softmax_rows(dtype):
 
 
 @per_dtype
-def relu_backward_2d(dtype):
-    zero = dtype.type(0)
+def activation_backward_2d(dtype):
+    derivative = device_functions(dtype).derivative
 
     @cuda.jit
-    def relu_backward_2d(dH, Z, dZ):
+    def activation_backward_2d(dH, Z, activation, dZ):
         j, i = cuda.grid(2)
         if i < dZ.shape[0] and j < dZ.shape[1]:
-            dZ[i, j] = dH[i, j] if Z[i, j] > zero else zero
+            dZ[i, j] = dH[i, j] * derivative(Z[i, j], activation)
 
-    return relu_backward_2d
+    return activation_backward_2d
 
 
 @per_dtype
-def relu_dropout_backward_2d(dtype):
-    zero = dtype.type(0)
+def activation_dropout_backward_2d(dtype):
+    derivative = device_functions(dtype).derivative
 
     @cuda.jit
-    def relu_dropout_backward_2d(dH, Z, mask, dZ):
+    def activation_dropout_backward_2d(dH, Z, activation, mask, dZ):
         j, i = cuda.grid(2)
         if i < dZ.shape[0] and j < dZ.shape[1]:
-            g = dH[i, j] if Z[i, j] > zero else zero
+            g = dH[i, j] * derivative(Z[i, j], activation)
             dZ[i, j] = g * mask[i, j]
 
-    return relu_dropout_backward_2d
+    return activation_dropout_backward_2d
 
 
 @per_dtype
@@ -189,14 +193,14 @@ def bias_add(Z, b):
     launch_2d(bias_add_2d(Z.dtype), Z, Z, b)
 
 
-def bias_relu_forward(Z, b, H):
-    """Z += b in place, H = relu(Z).  Z, H (n, d), b (d,)."""
-    launch_2d(bias_relu_forward_2d(Z.dtype), Z, Z, b, H)
+def bias_activation_forward(Z, b, activation, H):
+    """Z += b in place, H = f(Z) for the activation's code (``kernels.codes``).  Z, H (n, d), b (d,)."""
+    launch_2d(bias_activation_forward_2d(Z.dtype), Z, Z, b, int(activation), H)
 
 
-def bias_relu_dropout_forward(Z, b, mask, H):
-    """Z += b in place, H = relu(Z) * mask.  Z, mask, H (n, d), b (d,)."""
-    launch_2d(bias_relu_dropout_forward_2d(Z.dtype), Z, Z, b, mask, H)
+def bias_activation_dropout_forward(Z, b, activation, mask, H):
+    """Z += b in place, H = f(Z) * mask.  Z, mask, H (n, d), b (d,)."""
+    launch_2d(bias_activation_dropout_forward_2d(Z.dtype), Z, Z, b, int(activation), mask, H)
 
 
 def softmax(logits, probs):
@@ -206,14 +210,14 @@ def softmax(logits, probs):
         softmax_rows(probs.dtype)[grid_1d(n, ROWS_BLOCK), ROWS_BLOCK](logits, probs)
 
 
-def relu_backward(dH, Z, dZ):
-    """dZ = dH * relu'(Z) with relu'(0) = 0 exactly.  (n, d)."""
-    launch_2d(relu_backward_2d(dZ.dtype), dZ, dH, Z, dZ)
+def activation_backward(dH, Z, activation, dZ):
+    """dZ = dH * f'(Z) for the activation's code, with relu'(0) = 0 exactly.  (n, d); dZ may be dH."""
+    launch_2d(activation_backward_2d(dZ.dtype), dZ, dH, Z, int(activation), dZ)
 
 
-def relu_dropout_backward(dH, Z, mask, dZ):
-    """dZ = dH * relu'(Z) * mask, for the kept neurons.  (n, d)."""
-    launch_2d(relu_dropout_backward_2d(dZ.dtype), dZ, dH, Z, mask, dZ)
+def activation_dropout_backward(dH, Z, activation, mask, dZ):
+    """dZ = dH * f'(Z) * mask, for the kept neurons.  (n, d); dZ may be dH."""
+    launch_2d(activation_dropout_backward_2d(dZ.dtype), dZ, dH, Z, int(activation), mask, dZ)
 
 
 def bias_grad(dZ, db):

@@ -3,10 +3,14 @@
 Each is the register-blocked product of ``.matmul`` with its own epilogue, the
 device function that writes each finished element of the product; each equals
 its chain of standard kernels (``kernels.spec``) bit for bit, since the chain's
-product runs the same template with the plain ``matmul_store`` epilogue.
+product runs the same template with the plain ``matmul_store`` epilogue, and
+the activation and its derivative are ``device_functions``' ``activate`` /
+``derivative``, as in the elementwise kernels. The activation's code travels in
+the epilogue's operands.
 """
 from numba import cuda
 
+from .device_functions import device_functions
 from .launch import DEVICE_INLINE, per_dtype
 from .matmul import launch_blocked
 
@@ -23,56 +27,56 @@ def linear_forward_epilogue(dtype):
 
 
 @per_dtype
-def linear_relu_forward_epilogue(dtype):
-    zero = dtype.type(0)
+def linear_activation_forward_epilogue(dtype):
+    activate = device_functions(dtype).activate
 
     @cuda.jit(device=True, **DEVICE_INLINE)
-    def linear_relu_forward_epilogue(value, i, j, Z, operands):
-        bias, H = operands
+    def linear_activation_forward_epilogue(value, i, j, Z, operands):
+        bias, activation, H = operands
         z = value + bias[j]
         Z[i, j] = z
-        H[i, j] = z if z > zero else zero
+        H[i, j] = activate(z, activation)
 
-    return linear_relu_forward_epilogue
+    return linear_activation_forward_epilogue
 
 
 @per_dtype
-def linear_relu_dropout_forward_epilogue(dtype):
-    zero = dtype.type(0)
+def linear_activation_dropout_forward_epilogue(dtype):
+    activate = device_functions(dtype).activate
 
     @cuda.jit(device=True, **DEVICE_INLINE)
-    def linear_relu_dropout_forward_epilogue(value, i, j, Z, operands):
-        bias, mask, H = operands
+    def linear_activation_dropout_forward_epilogue(value, i, j, Z, operands):
+        bias, activation, mask, H = operands
         z = value + bias[j]
         Z[i, j] = z
-        H[i, j] = (z if z > zero else zero) * mask[i, j]
+        H[i, j] = activate(z, activation) * mask[i, j]
 
-    return linear_relu_dropout_forward_epilogue
-
-
-@per_dtype
-def linear_relu_backward_epilogue(dtype):
-    zero = dtype.type(0)
-
-    @cuda.jit(device=True, **DEVICE_INLINE)
-    def linear_relu_backward_epilogue(value, i, j, dZ, operands):
-        Z = operands[0]
-        dZ[i, j] = value if Z[i, j] > zero else zero
-
-    return linear_relu_backward_epilogue
+    return linear_activation_dropout_forward_epilogue
 
 
 @per_dtype
-def linear_relu_dropout_backward_epilogue(dtype):
-    zero = dtype.type(0)
+def linear_activation_backward_epilogue(dtype):
+    derivative = device_functions(dtype).derivative
 
     @cuda.jit(device=True, **DEVICE_INLINE)
-    def linear_relu_dropout_backward_epilogue(value, i, j, dZ, operands):
-        Z, mask = operands
-        g = value if Z[i, j] > zero else zero
+    def linear_activation_backward_epilogue(value, i, j, dZ, operands):
+        Z, activation = operands
+        dZ[i, j] = value * derivative(Z[i, j], activation)
+
+    return linear_activation_backward_epilogue
+
+
+@per_dtype
+def linear_activation_dropout_backward_epilogue(dtype):
+    derivative = device_functions(dtype).derivative
+
+    @cuda.jit(device=True, **DEVICE_INLINE)
+    def linear_activation_dropout_backward_epilogue(value, i, j, dZ, operands):
+        Z, activation, mask = operands
+        g = value * derivative(Z[i, j], activation)
         dZ[i, j] = g * mask[i, j]
 
-    return linear_relu_dropout_backward_epilogue
+    return linear_activation_dropout_backward_epilogue
 
 
 # ---------------------------------------------------------------- the fused kernels
@@ -81,24 +85,24 @@ def linear_forward(X, W, b, Z):
     launch_blocked(X, W, Z, "nt", linear_forward_epilogue, (b,))
 
 
-def linear_relu_forward(X, W, b, Z, H):
-    """Z = X W^T + b, H = relu(Z) in one kernel: ``matmul_nt`` then ``bias_relu_forward``."""
-    launch_blocked(X, W, Z, "nt", linear_relu_forward_epilogue, (b, H))
+def linear_activation_forward(X, W, b, activation, Z, H):
+    """Z = X W^T + b, H = f(Z) in one kernel: ``matmul_nt`` then ``bias_activation_forward``."""
+    launch_blocked(X, W, Z, "nt", linear_activation_forward_epilogue, (b, int(activation), H))
 
 
-def linear_relu_dropout_forward(X, W, b, mask, Z, H):
-    """Z = X W^T + b, H = relu(Z) * mask in one kernel: ``matmul_nt`` then ``bias_relu_dropout_forward``."""
-    launch_blocked(X, W, Z, "nt", linear_relu_dropout_forward_epilogue, (b, mask, H))
+def linear_activation_dropout_forward(X, W, b, activation, mask, Z, H):
+    """Z = X W^T + b, H = f(Z) * mask in one kernel: ``matmul_nt`` then ``bias_activation_dropout_forward``."""
+    launch_blocked(X, W, Z, "nt", linear_activation_dropout_forward_epilogue, (b, int(activation), mask, H))
 
 
-def linear_relu_backward(dZ_next, W, Z, dZ):
-    """dZ = (dZ_next W) * relu'(Z) in one kernel: ``matmul_nn`` then ``relu_backward``.
+def linear_activation_backward(dZ_next, W, Z, activation, dZ):
+    """dZ = (dZ_next W) * f'(Z) in one kernel: ``matmul_nn`` then ``activation_backward``.
 
     dZ_next (n, m) the next layer's delta, W (m, k) its weights, Z, dZ (n, k).
     """
-    launch_blocked(dZ_next, W, dZ, "nn", linear_relu_backward_epilogue, (Z,))
+    launch_blocked(dZ_next, W, dZ, "nn", linear_activation_backward_epilogue, (Z, int(activation)))
 
 
-def linear_relu_dropout_backward(dZ_next, W, Z, mask, dZ):
-    """dZ = (dZ_next W) * relu'(Z) * mask in one kernel: ``matmul_nn`` then ``relu_dropout_backward``."""
-    launch_blocked(dZ_next, W, dZ, "nn", linear_relu_dropout_backward_epilogue, (Z, mask))
+def linear_activation_dropout_backward(dZ_next, W, Z, activation, mask, dZ):
+    """dZ = (dZ_next W) * f'(Z) * mask in one kernel: ``matmul_nn`` then ``activation_dropout_backward``."""
+    launch_blocked(dZ_next, W, dZ, "nn", linear_activation_dropout_backward_epilogue, (Z, int(activation), mask))

@@ -12,6 +12,7 @@ import math
 import numpy as np
 from numba import cuda
 
+from .device_functions import device_functions
 from .launch import (
     DEVICE_INLINE, EW_BLOCK_2D, EW_BX, EW_BY, REDUCE_BLOCK, grid_1d, grid_2d, partials_buffer, per_dtype,
     scalar_buffer, to_host,
@@ -151,6 +152,73 @@ def squared_error_2d(dtype):
 
 
 @per_dtype
+def sigmoid_cross_entropy_2d(dtype):
+    DT = dtype.type
+    sigmoid = device_functions(dtype).sigmoid
+
+    @cuda.jit
+    def sigmoid_cross_entropy_2d(logits, targets, probs, dlogits, partials):
+        # probs = sigmoid(z), dlogits = (probs - y) / n in the array dtype; the loss term
+        # softplus(z) - y z in float64 (softplus(z) = max(z, 0) + log1p(exp(-|z|)), finite for any z).
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        tid = ty * EW_BX + tx
+        j = cuda.blockIdx.x * EW_BX + tx
+        i = cuda.blockIdx.y * EW_BY + ty
+        buf = cuda.shared.array(REDUCE_BLOCK, np.float64)
+        n = logits.shape[0]
+        term = _ZERO64
+        if i < n and j < logits.shape[1]:
+            z = logits[i, j]
+            y = targets[i, j]
+            p = sigmoid(z)
+            probs[i, j] = p
+            dlogits[i, j] = (p - y) / DT(n)
+            z64 = np.float64(z)
+            term = (max(z64, _ZERO64) + math.log1p(math.exp(-abs(z64)))) - np.float64(y) * z64
+        buf[tid] = term
+        total = block_sum64(buf, tid)
+        if tid == 0:
+            partials[cuda.blockIdx.y * cuda.gridDim.x + cuda.blockIdx.x] = total
+
+    return sigmoid_cross_entropy_2d
+
+
+@per_dtype
+def poisson_loss_2d(dtype):
+    DT = dtype.type
+
+    @cuda.jit
+    def poisson_loss_2d(logits, targets, outputs, dlogits, partials):
+        # outputs = exp(z), dlogits = (outputs - y) / n in the array dtype; the loss term
+        # y log y - y z - y + exp(z) in float64, with y log y = 0 at y = 0.
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        tid = ty * EW_BX + tx
+        j = cuda.blockIdx.x * EW_BX + tx
+        i = cuda.blockIdx.y * EW_BY + ty
+        buf = cuda.shared.array(REDUCE_BLOCK, np.float64)
+        n = logits.shape[0]
+        term = _ZERO64
+        if i < n and j < logits.shape[1]:
+            z = logits[i, j]
+            y = targets[i, j]
+            out = math.exp(z)
+            outputs[i, j] = out
+            dlogits[i, j] = (out - y) / DT(n)
+            z64 = np.float64(z)
+            y64 = np.float64(y)
+            ylogy = y64 * math.log(y64) if y64 != _ZERO64 else _ZERO64
+            term = ((ylogy - y64 * z64) - y64) + math.exp(z64)
+        buf[tid] = term
+        total = block_sum64(buf, tid)
+        if tid == 0:
+            partials[cuda.blockIdx.y * cuda.gridDim.x + cuda.blockIdx.x] = total
+
+    return poisson_loss_2d
+
+
+@per_dtype
 def regularization_loss_1d(dtype):
     @cuda.jit
     def regularization_loss_1d(W, half_l2, l1, partials):
@@ -208,6 +276,26 @@ def squared_error_partials(outputs, targets, doutputs):
     return partials, blocks
 
 
+def elementwise_loss_partials(kernel, logits, targets, outputs, dlogits):
+    """The first pass of a loss with one thread per element (``kernel(dtype)``): (partials, count)."""
+    grid = grid_2d(*logits.shape)
+    blocks = grid[0] * grid[1]
+    partials = partials_buffer(blocks)
+    if blocks:
+        kernel(dlogits.dtype)[grid, EW_BLOCK_2D](logits, targets, outputs, dlogits, partials)
+    return partials, blocks
+
+
+def sigmoid_cross_entropy_partials(logits, targets, probs, dlogits):
+    """The first pass of ``sigmoid_cross_entropy``: (partials buffer, number of partials)."""
+    return elementwise_loss_partials(sigmoid_cross_entropy_2d, logits, targets, probs, dlogits)
+
+
+def poisson_loss_partials(logits, targets, outputs, dlogits):
+    """The first pass of ``poisson_loss``: (partials buffer, number of partials)."""
+    return elementwise_loss_partials(poisson_loss_2d, logits, targets, outputs, dlogits)
+
+
 # ---------------------------------------------------------------- the public kernels
 def softmax_cross_entropy(logits, labels, probs, dlogits, loss_out):
     """Softmax, mean cross-entropy and its gradient with respect to the logits, fused.
@@ -229,6 +317,28 @@ def squared_error(outputs, targets, doutputs, loss_out):
     """
     partials, count = squared_error_partials(outputs, targets, doutputs)
     finish_loss(partials, count, 0.5, outputs.shape[0], loss_out)
+
+
+def sigmoid_cross_entropy(logits, targets, probs, dlogits, loss_out):
+    """Logistic outputs, mean binary cross-entropy and its gradient, fused (binary and multilabel).
+
+    logits, targets, probs, dlogits (n, k), targets in [0, 1]; loss_out (1,) float64 device array.
+    probs = sigmoid(logits);  loss_out[0] = (1/n) sum softplus(z) - y z (finite for any logit);
+    dlogits = (probs - y) / n.
+    """
+    partials, count = sigmoid_cross_entropy_partials(logits, targets, probs, dlogits)
+    finish_loss(partials, count, 1.0, logits.shape[0], loss_out)
+
+
+def poisson_loss(logits, targets, outputs, dlogits, loss_out):
+    """Exponential outputs, mean half Poisson deviance and its gradient, fused.
+
+    logits, targets, outputs, dlogits (n, k), targets >= 0; loss_out (1,) float64 device array.
+    outputs = exp(logits);  loss_out[0] = (1/n) sum y log(y / y_hat) - y + y_hat (y log y = 0 at y = 0);
+    dlogits = (outputs - y) / n.
+    """
+    partials, count = poisson_loss_partials(logits, targets, outputs, dlogits)
+    finish_loss(partials, count, 1.0, logits.shape[0], loss_out)
 
 
 def regularization_loss(W, l2, l1):

@@ -2,8 +2,8 @@
 
 A minibatch gathered on the device from the resident data and its order (with
 the input dropout mask), losses that also keep the epoch's sum on the device,
-and a whole layer's SGD / momentum update in one launch. Each equals the chain
-of standard kernels ``kernels.spec`` names for it.
+and a whole layer's update (SGD, momentum, Nesterov or Adam) in one launch.
+Each equals the chain of standard kernels ``kernels.spec`` names for it.
 """
 import numpy as np
 from numba import cuda
@@ -11,7 +11,11 @@ from numba import cuda
 from ..counter_rng import keep_threshold, stream_key
 from .device_functions import device_functions
 from .launch import EW_BLOCK_2D, grid_2d, launch_2d, no_labels, per_dtype
-from .losses import finish_loss, softmax_cross_entropy_partials, squared_error_partials
+from .losses import (
+    finish_loss, poisson_loss_partials, sigmoid_cross_entropy_partials, softmax_cross_entropy_partials,
+    squared_error_partials,
+)
+from .updates import adam_scalars
 
 
 # ---------------------------------------------------------------- kernels
@@ -70,6 +74,42 @@ def layer_sgd_momentum_update_2d(dtype):
     return layer_sgd_momentum_update_2d
 
 
+@per_dtype
+def layer_sgd_nesterov_update_2d(dtype):
+    zero = dtype.type(0)
+    nesterov_step = device_functions(dtype).nesterov_step
+
+    @cuda.jit
+    def layer_sgd_nesterov_update_2d(W, dW, VW, b, db, Vb, lr, momentum, l2, l1, clip):
+        j, i = cuda.grid(2)
+        if i < W.shape[0] and j < W.shape[1]:
+            W[i, j], VW[i, j] = nesterov_step(W[i, j], dW[i, j], VW[i, j], lr, momentum, l2, l1, clip)
+            if j == 0:
+                b[i], Vb[i] = nesterov_step(b[i], db[i], Vb[i], lr, momentum, zero, zero, False)
+
+    return layer_sgd_nesterov_update_2d
+
+
+@per_dtype
+def layer_adam_update_2d(dtype):
+    zero = dtype.type(0)
+    adam_step = device_functions(dtype).adam_step
+
+    @cuda.jit
+    def layer_adam_update_2d(W, dW, MW, VW, b, db, Mb, Vb, step_size, beta_1, one_minus_beta_1, beta_2,
+                             one_minus_beta_2, epsilon, l2, l1, clip):
+        j, i = cuda.grid(2)
+        if i < W.shape[0] and j < W.shape[1]:
+            W[i, j], MW[i, j], VW[i, j] = adam_step(W[i, j], dW[i, j], MW[i, j], VW[i, j], step_size, beta_1,
+                                                    one_minus_beta_1, beta_2, one_minus_beta_2, epsilon,
+                                                    l2, l1, clip)
+            if j == 0:
+                b[i], Mb[i], Vb[i] = adam_step(b[i], db[i], Mb[i], Vb[i], step_size, beta_1, one_minus_beta_1,
+                                               beta_2, one_minus_beta_2, epsilon, zero, zero, False)
+
+    return layer_adam_update_2d
+
+
 # ---------------------------------------------------------------- the public kernels
 def gather_minibatch(X, perm, start, out, labels=None, labels_out=None, seed=0, stream=0, keep=1.0):
     """out[i] = X[perm[start + i]] for each row i of ``out``, on the device, in one launch.
@@ -116,6 +156,18 @@ def squared_error_accumulate(outputs, targets, doutputs, loss_out, epoch_stats, 
     finish_loss(partials, count, 0.5, outputs.shape[0], loss_out, epoch_stats, step)
 
 
+def sigmoid_cross_entropy_accumulate(logits, targets, probs, dlogits, loss_out, epoch_stats, step):
+    """``sigmoid_cross_entropy``, then the epoch's loss bookkeeping (see ``softmax_cross_entropy_accumulate``)."""
+    partials, count = sigmoid_cross_entropy_partials(logits, targets, probs, dlogits)
+    finish_loss(partials, count, 1.0, logits.shape[0], loss_out, epoch_stats, step)
+
+
+def poisson_loss_accumulate(logits, targets, outputs, dlogits, loss_out, epoch_stats, step):
+    """``poisson_loss``, then the epoch's loss bookkeeping (see ``softmax_cross_entropy_accumulate``)."""
+    partials, count = poisson_loss_partials(logits, targets, outputs, dlogits)
+    finish_loss(partials, count, 1.0, logits.shape[0], loss_out, epoch_stats, step)
+
+
 def layer_sgd_update(W, dW, b, db, lr, l2, l1):
     """``sgd_update(W, dW, lr, l2, l1)`` and ``sgd_update(b, db, lr, 0, 0)`` in one launch.
 
@@ -133,3 +185,23 @@ def layer_sgd_momentum_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1):
     t = W.dtype.type
     launch_2d(layer_sgd_momentum_update_2d(W.dtype), W, W, dW, VW, b, db, Vb, t(lr), t(momentum),
               t(l2), t(l1), bool(l1 > 0))
+
+
+def layer_sgd_nesterov_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1):
+    """``sgd_nesterov_update`` of W (with l2, l1) and of b (without) in one launch.
+
+    W, dW, VW (m, k); b, db, Vb (m,).
+    """
+    t = W.dtype.type
+    launch_2d(layer_sgd_nesterov_update_2d(W.dtype), W, W, dW, VW, b, db, Vb, t(lr), t(momentum),
+              t(l2), t(l1), bool(l1 > 0))
+
+
+def layer_adam_update(W, dW, MW, VW, b, db, Mb, Vb, step_size, beta_1, beta_2, epsilon, l2, l1):
+    """``adam_update`` of W (with l2, l1) and of b (without) in one launch.
+
+    W, dW, MW, VW (m, k); b, db, Mb, Vb (m,).
+    """
+    t = W.dtype.type
+    launch_2d(layer_adam_update_2d(W.dtype), W, W, dW, MW, VW, b, db, Mb, Vb,
+              *adam_scalars(t, step_size, beta_1, beta_2, epsilon), t(l2), t(l1), bool(l1 > 0))

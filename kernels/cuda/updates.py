@@ -2,8 +2,9 @@
 
 Parameters are 1-D (biases) or 2-D (weights): each kernel comes in both ranks,
 one thread per element, and the public function launches the one matching the
-parameter. The step arithmetic is ``device_functions``' ``sgd_step`` /
-``momentum_step``, shared with the layer updates of ``.training``.
+parameter. The step arithmetic is ``device_functions``' ``sgd_step``,
+``momentum_step``, ``nesterov_step`` and ``adam_step``, shared with the layer
+updates of ``.training``.
 """
 from numba import cuda
 
@@ -103,6 +104,71 @@ def sgd_momentum_update_2d(dtype):
     return sgd_momentum_update_2d
 
 
+@per_dtype
+def sgd_nesterov_update_1d(dtype):
+    nesterov_step = device_functions(dtype).nesterov_step
+
+    @cuda.jit
+    def sgd_nesterov_update_1d(P, dP, V, lr, momentum, l2, l1, clip):
+        i = cuda.grid(1)
+        if i < P.shape[0]:
+            P[i], V[i] = nesterov_step(P[i], dP[i], V[i], lr, momentum, l2, l1, clip)
+
+    return sgd_nesterov_update_1d
+
+
+@per_dtype
+def sgd_nesterov_update_2d(dtype):
+    nesterov_step = device_functions(dtype).nesterov_step
+
+    @cuda.jit
+    def sgd_nesterov_update_2d(P, dP, V, lr, momentum, l2, l1, clip):
+        j, i = cuda.grid(2)
+        if i < P.shape[0] and j < P.shape[1]:
+            P[i, j], V[i, j] = nesterov_step(P[i, j], dP[i, j], V[i, j], lr, momentum, l2, l1, clip)
+
+    return sgd_nesterov_update_2d
+
+
+@per_dtype
+def adam_update_1d(dtype):
+    adam_step = device_functions(dtype).adam_step
+
+    @cuda.jit
+    def adam_update_1d(P, dP, M, V, step_size, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon,
+                       l2, l1, clip):
+        i = cuda.grid(1)
+        if i < P.shape[0]:
+            P[i], M[i], V[i] = adam_step(P[i], dP[i], M[i], V[i], step_size, beta_1, one_minus_beta_1,
+                                         beta_2, one_minus_beta_2, epsilon, l2, l1, clip)
+
+    return adam_update_1d
+
+
+@per_dtype
+def adam_update_2d(dtype):
+    adam_step = device_functions(dtype).adam_step
+
+    @cuda.jit
+    def adam_update_2d(P, dP, M, V, step_size, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon,
+                       l2, l1, clip):
+        j, i = cuda.grid(2)
+        if i < P.shape[0] and j < P.shape[1]:
+            P[i, j], M[i, j], V[i, j] = adam_step(P[i, j], dP[i, j], M[i, j], V[i, j], step_size, beta_1,
+                                                  one_minus_beta_1, beta_2, one_minus_beta_2, epsilon, l2, l1, clip)
+
+    return adam_update_2d
+
+
+def adam_scalars(t, step_size, beta_1, beta_2, epsilon):
+    """Adam's scalars in the parameters' dtype ``t``: step_size, beta_1, 1 - beta_1, beta_2, 1 - beta_2, epsilon.
+
+    1 - beta is computed in Python floats and rounded once, as the reference's
+    ``(1 - beta_1) * g`` rounds it.
+    """
+    return t(step_size), t(beta_1), t(1 - beta_1), t(beta_2), t(1 - beta_2), t(epsilon)
+
+
 # ---------------------------------------------------------------- the public kernels
 def add_regularization_grad(W, dW, l2, l1):
     """dW += l2 * W + l1 * sign(W): the gradient of (l2/2)||W||_F^2 + l1 |W|.  W, dW (m, k) or (m,)."""
@@ -129,3 +195,31 @@ def sgd_momentum_update(P, dP, V, lr, momentum, l2, l1):
     t = P.dtype.type
     launch_param(sgd_momentum_update_1d, sgd_momentum_update_2d, P, P, dP, V, t(lr), t(momentum), t(l2), t(l1),
                  bool(l1 > 0))
+
+
+def sgd_nesterov_update(P, dP, V, lr, momentum, l2, l1):
+    """Nesterov's momentum as scikit-learn writes it, in place, with g = dP + l2 * P + l1 * sign(P):
+
+        V = momentum * V - lr * g;   P += momentum * V - lr * g
+
+    With l1 > 0, a weight the step carries across zero stops at exactly 0 and its
+    velocity is reset to 0.  P, dP, V (m, k) or (m,).
+    """
+    t = P.dtype.type
+    launch_param(sgd_nesterov_update_1d, sgd_nesterov_update_2d, P, P, dP, V, t(lr), t(momentum), t(l2), t(l1),
+                 bool(l1 > 0))
+
+
+def adam_update(P, dP, M, V, step_size, beta_1, beta_2, epsilon, l2, l1):
+    """Adam as scikit-learn writes it, in place, with g = dP + l2 * P + l1 * sign(P):
+
+        M = beta_1 * M + (1 - beta_1) * g;   V = beta_2 * V + (1 - beta_2) * g * g
+        P -= step_size * M / (sqrt(V) + epsilon)
+
+    ``step_size`` is ``adam_step_size(learning_rate, beta_1, beta_2, t)`` (the reference's).
+    With l1 > 0, a weight the step carries across zero stops at exactly 0 (the moments
+    keep their values).  P, dP, M, V (m, k) or (m,).
+    """
+    t = P.dtype.type
+    launch_param(adam_update_1d, adam_update_2d, P, P, dP, M, V, *adam_scalars(t, step_size, beta_1, beta_2, epsilon),
+                 t(l2), t(l1), bool(l1 > 0))

@@ -21,9 +21,10 @@ class) and name it in ``ENGINES``.
 """
 import importlib
 
-from .base import OPTIMIZER_STATE, Engine, EpochResult
+from .base import OPTIMIZER_STATE, UPDATE_RULES, Engine, EpochResult, update_rule
 
-__all__ = ["ENGINES", "OPTIMIZER_STATE", "Engine", "EpochResult", "engine_class", "check_supported", "make_engine"]
+__all__ = ["ENGINES", "OPTIMIZER_STATE", "UPDATE_RULES", "Engine", "EpochResult", "engine_class", "check_supported",
+           "make_engine", "update_rule"]
 
 #: backend name -> "module:class" of its engine
 ENGINES = {
@@ -51,6 +52,9 @@ def check_supported(backend, config):
         raise ValueError(f"{exc}; use another dropout_mode, or a backend whose engine has it: {others}") from None
 
 
-def make_engine(net, config, X, y, batch, l2, l1, keep):
+def make_engine(net, config, X, y, batch, l2, l1, keep, sample_weight=None):
     """The engine for ``net.backend``, holding the data and buffers of one fit (see ``Engine``)."""
-    return engine_class(net.backend)(net, config, X, y, batch, l2, l1, keep)
+    engine = engine_class(net.backend)
+    if sample_weight is None:
+        return engine(net, config, X, y, batch, l2, l1, keep)
+    return engine(net, config, X, y, batch, l2, l1, keep, sample_weight=sample_weight)

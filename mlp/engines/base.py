@@ -8,7 +8,7 @@ The trainer makes one engine per fit and asks it for one thing per epoch:
 and, between epochs, for checkpoints and for rolling back a diverged epoch:
 
 * ``get_optimizer_state()`` / ``set_optimizer_state(state)``: the optimizer's
-  per-parameter state as host arrays (SGD with momentum: the velocities);
+  per-parameter state as host arrays (``OPTIMIZER_STATE`` names it per update rule);
 
 and, before any of it, ``check_supported(config)``: whether the engine can run
 this configuration (``dropout_modes`` says which dropout modes it implements).
@@ -20,9 +20,16 @@ rounding (bit for bit on one backend run after run):
   epoch's first); its dropout mask for masked layer ``j`` (0 = input, then the
   hidden layers) is stream ``t * n_layers + j`` of the backend's
   ``dropout_mask(seed, stream, keep, out)``;
-* the update is ``sgd_update`` (or ``sgd_momentum_update`` when momentum > 0)
-  with the layer's l2 / l1 on weights and none on biases, last layer first
-  (W[l] changes only after delta[l] has gone back through it);
+* the update rule (``update_rule(config)``) is one of ``UPDATE_RULES``: plain
+  ``sgd_update``, ``sgd_momentum_update`` (momentum > 0), ``sgd_nesterov_update``
+  (momentum > 0 and nesterov) or ``adam_update`` (optimizer "adam", step size
+  ``adam_step_size(learning_rate, beta_1, beta_2, t + 1)``), with the layer's
+  l1 and an L2 strength of ``l2[l] + alpha / nb`` on weights (``alpha`` is
+  scikit-learn's: its penalty (alpha/2)||W||^2 is divided by the minibatch's
+  rows nb, or by the sum of their sample weights) and none on biases, last
+  layer first (W[l] changes only after delta[l] has gone back through it);
+* with ``sample_weight``, a minibatch's loss and gradient are weighted as
+  ``mlp.propagation.weight_rows`` says (engines without ``weighted`` refuse them);
 * a non-finite minibatch loss ends the epoch's sum: ``EpochResult.steps`` is
   that step's number in the epoch and ``diverged`` is True (the trainer then
   restores the last good epoch).
@@ -31,8 +38,23 @@ from typing import NamedTuple
 
 import numpy as np
 
-# The optimizer state of SGD with momentum: one velocity per weight matrix and per bias vector.
-OPTIMIZER_STATE = ("vW", "vb")
+from kernels.codes import activation_code, output_code
+
+#: How an engine updates the parameters after each minibatch (see the module docstring).
+UPDATE_RULES = ("sgd", "momentum", "nesterov", "adam")
+
+#: The optimizer state of each rule: per-layer arrays shaped like the weights ("...W") or the biases
+#: ("...b"): the velocities v of momentum, Adam's first and second moments m and v.
+OPTIMIZER_STATE = {"sgd": (), "momentum": ("vW", "vb"), "nesterov": ("vW", "vb"), "adam": ("mW", "mb", "vW", "vb")}
+
+
+def update_rule(config):
+    """The update rule a ``TrainConfig`` asks for: one of ``UPDATE_RULES``."""
+    if config.optimizer == "adam":
+        return "adam"
+    if config.momentum > 0:
+        return "nesterov" if config.nesterov else "momentum"
+    return "sgd"
 
 
 class EpochResult(NamedTuple):
@@ -51,18 +73,27 @@ class Engine:
     net : mlp.MLP on the engine's backend; its parameters are updated in place
         (``net.weights`` / ``net.biases`` are read at every epoch, so
         ``net.set_parameters`` between epochs is honoured).
-    config : mlp.TrainConfig (momentum, seed and dropout_mode are used here)
+    config : mlp.TrainConfig (the optimizer's fields, alpha, seed and dropout_mode are used here)
     X : (n, n_features) host array of the net's dtype
     y : (n,) int64 labels (softmax) or (n, n_outputs) targets (identity), host
     batch : int, 1 <= batch <= n
     l2, l1 : one float per weight matrix
     keep : one keep probability per non-output layer, input first
+    sample_weight : (n,) float64 host array >= 0, or None (every example counts once)
 
-    Subclasses set ``backend`` and ``dropout_modes`` and implement ``run_epoch``.
+    Subclasses set ``backend``, ``dropout_modes`` and ``weighted`` (whether they take
+    sample weights) and implement ``run_epoch``.
+
+    Attributes (beside the arguments)
+    ----------
+    rule : one of ``UPDATE_RULES``
+    state : {key: per-layer arrays on the backend} for the keys ``OPTIMIZER_STATE[rule]``, zeros at first
+    activation, output : the codes (``kernels.codes``) of the net's hidden activation and output layer
     """
 
     backend = None
     dropout_modes = ("per_sample",)
+    weighted = False
 
     @classmethod
     def check_supported(cls, config):
@@ -71,7 +102,10 @@ class Engine:
             raise ValueError(f"dropout_mode {config.dropout_mode!r} is not implemented on the {cls.backend!r} "
                              f"backend (its engine has {list(cls.dropout_modes)})")
 
-    def __init__(self, net, config, X, y, batch, l2, l1, keep):
+    def __init__(self, net, config, X, y, batch, l2, l1, keep, sample_weight=None):
+        if sample_weight is not None and not self.weighted:
+            raise ValueError(f"sample weights are not implemented on the {self.backend!r} backend's engine; "
+                             "train on 'cpu' or 'numpy'")
         if net.backend != self.backend:
             raise ValueError(f"{type(self).__name__} trains networks on the {self.backend!r} backend; "
                              f"this one uses {net.backend!r}")
@@ -82,14 +116,26 @@ class Engine:
         self.y = y
         self.batch = batch
         self.l2, self.l1, self.keep = l2, l1, keep
+        self.sample_weight = sample_weight
         self.momentum = config.momentum
+        self.alpha = config.alpha
+        self.beta_1, self.beta_2, self.epsilon = config.beta_1, config.beta_2, config.epsilon
         self.seed = config.seed
+        self.activation = activation_code(net.activation)
+        self.output = output_code(net.output)
         self.reduced = config.dropout_mode == "per_batch" and any(p < 1 for p in keep)
-        if self.momentum > 0:
-            self.vel_w = [self.K.zeros(tuple(W.shape), net.dtype) for W in net.weights]
-            self.vel_b = [self.K.zeros(tuple(b.shape), net.dtype) for b in net.biases]
-        else:
-            self.vel_w = self.vel_b = None
+        self.rule = update_rule(config)
+        self.state = {key: [self.K.zeros(tuple(P.shape), net.dtype) for P in self._like(key)]
+                      for key in OPTIMIZER_STATE[self.rule]}
+
+    def _like(self, key):
+        """The parameters a state key is shaped like: the weights ("...W") or the biases ("...b")."""
+        return self.net.weights if key.endswith("W") else self.net.biases
+
+    def l2_step(self, l, weight):
+        """The L2 strength on layer l's weights in a minibatch of total ``weight`` (its rows, or the sum of
+        their sample weights): l2[l] + alpha / weight (no alpha term for a minibatch of weight 0)."""
+        return self.l2[l] + (self.alpha / weight if weight > 0 else 0.0)
 
     def run_epoch(self, order, learning_rate, first_step):
         """Train one epoch on the examples in ``order`` ((n,) int64); return an ``EpochResult``."""
@@ -97,17 +143,23 @@ class Engine:
 
     # ------------------------------------------------------------ optimizer state
     def get_optimizer_state(self):
-        """Host copies {"vW": [...], "vb": [...]} of the velocities; zeros when momentum is 0."""
-        net, K = self.net, self.K
-        if self.vel_w is None:
-            return {"vW": [np.zeros(tuple(W.shape), net.dtype) for W in net.weights],
-                    "vb": [np.zeros(tuple(b.shape), net.dtype) for b in net.biases]}
-        return {"vW": [K.to_host(V).copy() for V in self.vel_w], "vb": [K.to_host(V).copy() for V in self.vel_b]}
+        """Host copies {key: [per-layer arrays]} of the optimizer state (``OPTIMIZER_STATE[self.rule]``)."""
+        return {key: [self.K.to_host(P).copy() for P in arrays] for key, arrays in self.state.items()}
 
     def set_optimizer_state(self, state):
-        """Copy host arrays shaped as ``get_optimizer_state`` returns into the engine; ignored without momentum."""
-        if self.vel_w is None:
-            return
+        """Copy host arrays shaped as ``get_optimizer_state`` returns into the engine.
+
+        ValueError when ``state`` lacks a key of this rule or an array has the wrong shape.
+        """
         dtype, K = self.net.dtype, self.K
-        self.vel_w = [K.to_device(np.array(V, dtype=dtype)) for V in state["vW"]]
-        self.vel_b = [K.to_device(np.array(V, dtype=dtype)) for V in state["vb"]]
+        new = {}
+        for key in OPTIMIZER_STATE[self.rule]:
+            if key not in state:
+                raise ValueError(f"optimizer state for the {self.rule!r} rule needs {list(OPTIMIZER_STATE[self.rule])}; "
+                                 f"got {sorted(state)}")
+            arrays = [np.array(P, dtype=dtype) for P in state[key]]  # copies: the engine updates them in place
+            shapes = [tuple(P.shape) for P in self._like(key)]
+            if [P.shape for P in arrays] != shapes:
+                raise ValueError(f"optimizer state {key!r}: expected shapes {shapes}; got {[P.shape for P in arrays]}")
+            new[key] = [K.to_device(P) for P in arrays]
+        self.state = new

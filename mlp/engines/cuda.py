@@ -5,8 +5,8 @@ allocates every buffer once; per epoch it copies the epoch's order of the
 examples (n int64) to the device and reads back two float64 numbers (the
 summed loss and the first diverging step, if any). Nothing else crosses between
 host and device during an epoch: minibatches are gathered on the device,
-dropout masks are drawn there, and the loss is summed there
-(``softmax_cross_entropy_accumulate``).
+dropout masks are drawn there, and the loss is summed there (the output
+layer's ``*_accumulate`` loss kernel).
 
 When the data would take more than half of the free GPU memory (or
 ``max_resident_bytes``), it is streamed instead: the epoch is cut into chunks of
@@ -22,25 +22,39 @@ output:
 
 * 1 gather (rows, labels, and the input-layer dropout mask, which is applied
   there and never stored: the backward pass does not need it);
-* forward: 1 fused linear(+ReLU(+dropout)) per layer, plus 1 ``dropout_mask``
-  per hidden layer with dropout;
+* forward: 1 fused linear(+activation(+dropout)) per layer, plus 1
+  ``dropout_mask`` per hidden layer with dropout;
 * loss: 2 (per-block partials, then one block that also adds the epoch's sum);
 * backward: per layer, 1 ``matmul_tn`` (dW) and 1 ``bias_grad`` (db), and for
-  every layer but the first 1 fused back-propagation (delta W, ReLU', mask);
-* update: 1 per layer (weights and biases together, momentum or not).
+  every layer but the first 1 fused back-propagation (delta W, f', mask);
+* update: 1 per layer (weights and biases together, whatever the rule: SGD,
+  momentum, Nesterov or Adam, whose bias-corrected step size is computed on the
+  host per step).
 
 That is ``5L + 2`` plus one per masked hidden layer; for 784-256-10
-(L = 2): 12 launches per step with plain SGD, momentum or L1/L2, and 13 with
-dropout on the input and the hidden layer. An identity output gathers its
-targets with a second launch (13 / 14).
+(L = 2): 12 launches per step with any update rule and L1/L2, and 13 with
+dropout on the input and the hidden layer. An output with float targets
+(identity, logistic, exp) gathers its targets with a second launch (13 / 14).
+The hidden activation (``net.activation``) is a kernel argument, its code in
+``kernels.codes.ACTIVATIONS``: no launch depends on it.
+
+Sample weights are not implemented here (``weighted`` is False): the base class
+refuses them.
 
 ``dropout_mode="per_batch"`` (the lecture's reduced network, gathered into
 compact matrices) is not implemented here.
 """
 import numpy as np
 
+from kernels.codes import EXP_OUTPUT, IDENTITY_OUTPUT, LOGISTIC_OUTPUT, SOFTMAX
+from kernels.numpy_backend import adam_step_size
+
 from ..propagation import Workspace
 from .base import Engine, EpochResult
+
+# The output layer's accumulating loss kernel, by output code (``kernels.codes.OUTPUTS``).
+LOSS_KERNELS = {SOFTMAX: "softmax_cross_entropy_accumulate", IDENTITY_OUTPUT: "squared_error_accumulate",
+                LOGISTIC_OUTPUT: "sigmoid_cross_entropy_accumulate", EXP_OUTPUT: "poisson_loss_accumulate"}
 
 # Share of the free device memory the resident training data may take; the rest
 # is left to the buffers, the evaluation and whatever else runs on the GPU.
@@ -53,6 +67,7 @@ class CudaEngine(Engine):
     Parameters
     ----------
     net, config, X, y, batch, l2, l1, keep : as ``Engine``
+    sample_weight : must be None (``Engine`` refuses sample weights on this engine)
     max_resident_bytes : int or None
         Keep X and y on the device when they take at most this many bytes, else
         stream them in chunks. None: half of the free device memory.
@@ -61,10 +76,11 @@ class CudaEngine(Engine):
     backend = "cuda"
     dropout_modes = ("per_sample",)
 
-    def __init__(self, net, config, X, y, batch, l2, l1, keep, *, max_resident_bytes=None):
-        super().__init__(net, config, X, y, batch, l2, l1, keep)
+    def __init__(self, net, config, X, y, batch, l2, l1, keep, sample_weight=None, *, max_resident_bytes=None):
+        super().__init__(net, config, X, y, batch, l2, l1, keep, sample_weight)
         K = self.K
-        self.is_softmax = net.output == "softmax"
+        self.is_softmax = self.output == SOFTMAX
+        self.loss_kernel = getattr(K, LOSS_KERNELS[self.output])
         n = X.shape[0]
         self.n = n
         # the input mask is applied by the gather: only hidden layers keep a mask buffer
@@ -132,7 +148,7 @@ class CudaEngine(Engine):
         K, net = self.K, self.net
         weights, biases = net.weights, net.biases
         L = len(weights)
-        keep, seed = self.keep, self.seed
+        keep, seed, f = self.keep, self.seed, self.activation
         if self.is_softmax:
             K.gather_minibatch(self.X_dev, self.order, start, ws.A[0], self.y_dev, ws.targets,
                                seed=seed, stream=step * L, keep=keep[0])
@@ -144,24 +160,38 @@ class CudaEngine(Engine):
                 K.linear_forward(ws.A[l], weights[l], biases[l], ws.Z[l])
             elif ws.masks[l + 1] is not None:
                 K.dropout_mask(seed, step * L + l + 1, keep[l + 1], ws.masks[l + 1])
-                K.linear_relu_dropout_forward(ws.A[l], weights[l], biases[l], ws.masks[l + 1], ws.Z[l], ws.A[l + 1])
+                K.linear_activation_dropout_forward(ws.A[l], weights[l], biases[l], f, ws.masks[l + 1], ws.Z[l],
+                                                    ws.A[l + 1])
             else:
-                K.linear_relu_forward(ws.A[l], weights[l], biases[l], ws.Z[l], ws.A[l + 1])
-        if self.is_softmax:
-            K.softmax_cross_entropy_accumulate(ws.Z[-1], ws.targets, ws.outputs, ws.delta[-1], ws.loss,
-                                               self.epoch_stats, step_in_epoch)
+                K.linear_activation_forward(ws.A[l], weights[l], biases[l], f, ws.Z[l], ws.A[l + 1])
+        if self.output == IDENTITY_OUTPUT:
+            self.loss_kernel(ws.Z[-1], ws.targets, ws.delta[-1], ws.loss, self.epoch_stats, step_in_epoch)
         else:
-            K.squared_error_accumulate(ws.Z[-1], ws.targets, ws.delta[-1], ws.loss, self.epoch_stats, step_in_epoch)
+            self.loss_kernel(ws.Z[-1], ws.targets, ws.outputs, ws.delta[-1], ws.loss, self.epoch_stats,
+                             step_in_epoch)
         # last layer first: W[l] is updated only after delta[l] has gone back through it
         for l in range(L - 1, -1, -1):
             K.matmul_tn(ws.delta[l], ws.A[l], ws.dW[l])
             K.bias_grad(ws.delta[l], ws.db[l])
             if l > 0 and ws.masks[l] is not None:
-                K.linear_relu_dropout_backward(ws.delta[l], weights[l], ws.Z[l - 1], ws.masks[l], ws.delta[l - 1])
+                K.linear_activation_dropout_backward(ws.delta[l], weights[l], ws.Z[l - 1], f, ws.masks[l],
+                                                     ws.delta[l - 1])
             elif l > 0:
-                K.linear_relu_backward(ws.delta[l], weights[l], ws.Z[l - 1], ws.delta[l - 1])
-            if self.vel_w is None:
-                K.layer_sgd_update(weights[l], ws.dW[l], biases[l], ws.db[l], lr, self.l2[l], self.l1[l])
-            else:
-                K.layer_sgd_momentum_update(weights[l], ws.dW[l], self.vel_w[l], biases[l], ws.db[l],
-                                            self.vel_b[l], lr, self.momentum, self.l2[l], self.l1[l])
+                K.linear_activation_backward(ws.delta[l], weights[l], ws.Z[l - 1], f, ws.delta[l - 1])
+            self._update(l, ws, lr, step)
+
+    def _update(self, l, ws, lr, step):
+        """Queue layer l's update by the engine's rule at global step ``step`` (from 0), from ws.dW / ws.db."""
+        K, state = self.K, self.state
+        W, b, dW, db = self.net.weights[l], self.net.biases[l], ws.dW[l], ws.db[l]
+        l2, l1 = self.l2_step(l, ws.n), self.l1[l]
+        if self.rule == "adam":
+            step_size = float(adam_step_size(lr, self.beta_1, self.beta_2, step + 1))
+            K.layer_adam_update(W, dW, state["mW"][l], state["vW"][l], b, db, state["mb"][l], state["vb"][l],
+                                step_size, self.beta_1, self.beta_2, self.epsilon, l2, l1)
+        elif self.rule == "nesterov":
+            K.layer_sgd_nesterov_update(W, dW, state["vW"][l], b, db, state["vb"][l], lr, self.momentum, l2, l1)
+        elif self.rule == "momentum":
+            K.layer_sgd_momentum_update(W, dW, state["vW"][l], b, db, state["vb"][l], lr, self.momentum, l2, l1)
+        else:
+            K.layer_sgd_update(W, dW, b, db, lr, l2, l1)

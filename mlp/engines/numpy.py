@@ -14,7 +14,9 @@ import math
 
 import numpy as np
 
-from ..propagation import Workspace, backward, forward, output_loss
+from kernels.numpy_backend import adam_step_size
+
+from ..propagation import LOSS_KERNELS, Workspace, backward, forward, output_loss, weight_rows
 from .base import Engine, EpochResult
 
 
@@ -27,9 +29,10 @@ class NumpyEngine(Engine):
 
     backend = "numpy"
     dropout_modes = ("per_sample", "per_batch")
+    weighted = True
 
-    def __init__(self, net, config, X, y, batch, l2, l1, keep):
-        super().__init__(net, config, X, y, batch, l2, l1, keep)
+    def __init__(self, net, config, X, y, batch, l2, l1, keep, sample_weight=None):
+        super().__init__(net, config, X, y, batch, l2, l1, keep, sample_weight)
         masked = [j for j in range(net.n_layers) if keep[j] < 1]
         self.workspaces = {rows: Workspace(self.K, net.layer_sizes, rows, net.dtype, masked, targets_like=y)
                            for rows in {batch, X.shape[0] % batch} - {0}}
@@ -39,15 +42,24 @@ class NumpyEngine(Engine):
             return self._reduced_epoch(order, learning_rate, first_step)
         return self._epoch(order, learning_rate, first_step)
 
-    def _update(self, l, W, b, dW, db, lr, vel_w, vel_b):
-        """One SGD step of layer l's parameters (W, b) from their gradients; velocities when momentum > 0."""
-        K = self.K
-        if self.momentum > 0:
-            K.sgd_momentum_update(W, dW, vel_w, lr, self.momentum, self.l2[l], self.l1[l])
-            K.sgd_momentum_update(b, db, vel_b, lr, self.momentum, 0.0, 0.0)
+    def _update(self, l, W, b, dW, db, state, lr, weight, step):
+        """One step of the update rule on layer l's parameters (W, b) from their gradients.
+
+        ``state``: {key: layer l's array} of the rule's optimizer state; ``weight``: the
+        minibatch's rows or sample-weight sum (alpha's L2 is divided by it); ``step``:
+        the global step, from 0.
+        """
+        K, l2, l1 = self.K, self.l2_step(l, weight), self.l1[l]
+        if self.rule == "adam":
+            step_size = adam_step_size(lr, self.beta_1, self.beta_2, step + 1)
+            K.layer_adam_update(W, dW, state["mW"], state["vW"], b, db, state["mb"], state["vb"], step_size,
+                                self.beta_1, self.beta_2, self.epsilon, l2, l1)
+        elif self.rule == "nesterov":
+            K.layer_sgd_nesterov_update(W, dW, state["vW"], b, db, state["vb"], lr, self.momentum, l2, l1)
+        elif self.rule == "momentum":
+            K.layer_sgd_momentum_update(W, dW, state["vW"], b, db, state["vb"], lr, self.momentum, l2, l1)
         else:
-            K.sgd_update(W, dW, lr, self.l2[l], self.l1[l])
-            K.sgd_update(b, db, lr, 0.0, 0.0)
+            K.layer_sgd_update(W, dW, b, db, lr, l2, l1)
 
     # ------------------------------------------------------------ the full network
     def _epoch(self, order, lr, first_step):
@@ -63,17 +75,16 @@ class NumpyEngine(Engine):
             for j, m in enumerate(ws.masks):
                 if m is not None:
                     K.dropout_mask(self.seed, step * L + j, self.keep[j], m)
-            inputs = forward(K, net.weights, net.biases, ws.A[0], ws, ws.masks)
+            inputs = forward(K, net.weights, net.biases, ws.A[0], ws, ws.masks, activation=self.activation)
             output_loss(K, net.output, ws, ws.targets)
-            loss = float(ws.loss[0])
+            loss, weight = self._weighted(ws.Z[-1], ws.targets, ws.delta[-1], idx, float(ws.loss[0]))
             if not math.isfinite(loss):
                 return EpochResult(total, s, True)
             total += loss * len(idx)
-            backward(K, net.weights, inputs, ws, ws.masks)
+            backward(K, net.weights, inputs, ws, ws.masks, activation=self.activation)
             for l in range(L):
-                self._update(l, net.weights[l], net.biases[l], ws.dW[l], ws.db[l], lr,
-                             None if self.vel_w is None else self.vel_w[l],
-                             None if self.vel_b is None else self.vel_b[l])
+                state = {key: arrays[l] for key, arrays in self.state.items()}
+                self._update(l, net.weights[l], net.biases[l], ws.dW[l], ws.db[l], state, lr, weight, step)
         return EpochResult(total, -(-n // self.batch), False)
 
     # ------------------------------------------------------------ the reduced network (per_batch)
@@ -113,11 +124,12 @@ class NumpyEngine(Engine):
                     K.bias_add(Z, bc)
                 else:
                     H = np.empty_like(Z)
-                    K.bias_relu_scale_forward(Z, bc, scales[l + 1], H)
+                    K.bias_activation_scale_forward(Z, bc, self.activation, scales[l + 1], H)
                     inputs.append(H)
                 Zs.append(Z)
                 compact.append((rows, Wc, bc))
             delta, loss = self._output_delta(Zs[-1], self.y[idx])
+            loss, weight = self._weighted(Zs[-1], self.y[idx], delta, idx, loss)
             if not math.isfinite(loss):
                 return EpochResult(total, s, True)
             total += loss * len(idx)
@@ -130,9 +142,9 @@ class NumpyEngine(Engine):
                 if l > 0:
                     previous = np.empty_like(Zs[l - 1])
                     K.matmul_nn(delta, Wc, previous)
-                    K.relu_scale_backward(previous, Zs[l - 1], scales[l], previous)
+                    K.activation_scale_backward(previous, Zs[l - 1], self.activation, scales[l], previous)
                     delta = previous
-                self._update_compact(l, rows, kept[l + 1], Wc, bc, dW, db, lr)
+                self._update_compact(l, rows, kept[l + 1], Wc, bc, dW, db, lr, weight, first_step + s)
         return EpochResult(total, -(-n // self.batch), False)
 
     def _output_delta(self, logits, targets):
@@ -140,22 +152,27 @@ class NumpyEngine(Engine):
         K = self.K
         delta = np.empty_like(logits)
         loss = np.zeros(1, np.float64)
-        if self.net.output == "softmax":
-            K.softmax_cross_entropy(logits, targets, np.empty_like(logits), delta, loss)
-        else:
+        output = self.net.output
+        if output == "identity":
             K.squared_error(logits, targets, delta, loss)
+        else:
+            getattr(K, LOSS_KERNELS[output])(logits, targets, np.empty_like(logits), delta, loss)
         return delta, float(loss[0])
 
-    def _update_compact(self, l, rows, kept_out, Wc, bc, dW, db, lr):
-        """Update the compact parameters (and velocities) of layer l, then scatter them back."""
+    def _weighted(self, logits, targets, delta, idx, loss):
+        """(the minibatch's loss, its weight): ``weight_rows`` applied when there are sample weights."""
+        if self.sample_weight is None or not math.isfinite(loss):
+            return loss, len(idx)
+        weights = self.sample_weight[idx]
+        return weight_rows(self.net.output, logits, targets, weights, delta), float(weights.sum())
+
+    def _update_compact(self, l, rows, kept_out, Wc, bc, dW, db, lr, weight, step):
+        """Update the compact parameters (and optimizer state) of layer l, then scatter them back."""
         net = self.net
-        VW = Vb = None
-        if self.momentum > 0:
-            VW = np.ascontiguousarray(self.vel_w[l][rows])
-            Vb = np.ascontiguousarray(self.vel_b[l][kept_out])
-        self._update(l, Wc, bc, dW, db, lr, VW, Vb)
-        if self.momentum > 0:
-            self.vel_w[l][rows] = VW
-            self.vel_b[l][kept_out] = Vb
+        state = {key: np.ascontiguousarray(arrays[l][rows if key.endswith("W") else kept_out])
+                 for key, arrays in self.state.items()}
+        self._update(l, Wc, bc, dW, db, state, lr, weight, step)
+        for key, compact in state.items():
+            self.state[key][l][rows if key.endswith("W") else kept_out] = compact
         net.weights[l][rows] = Wc
         net.biases[l][kept_out] = bc
