@@ -12,7 +12,7 @@ import mlp
 from mlp import cli, datasets
 from mlp.cli import train as train_command
 from mlp.datasets import mnist
-from mlp.defaults import MAIN_JOB
+from mlp.defaults import MAIN_JOB, TRAINING
 from mlp.files import write_json
 from mlp.plotting import plot_history
 
@@ -60,10 +60,17 @@ def test_summary_describes_the_run(digits_run):
     assert summary["dataset"] == "digits"
     assert summary["backend"] == "cpu"
     assert summary["layer_sizes"] == [64, 32, 10]
+    assert summary["activation"] == "relu"
     assert summary["epochs_run"] == 4
     assert summary["kept_epoch"] == 3  # without early stopping: the last epoch's parameters
     assert summary["hyperparameters"]["epochs"] == 4
     assert summary["hyperparameters"]["batch_size"] == 32
+    # The main job's optimizer: SGD with classical momentum, the "decay" schedule.
+    assert summary["hyperparameters"]["optimizer"] == "sgd"
+    assert summary["hyperparameters"]["momentum"] == MAIN_JOB["momentum"]
+    assert summary["hyperparameters"]["nesterov"] is False
+    assert summary["hyperparameters"]["lr_schedule"] == "decay"
+    assert summary["hyperparameters"]["lr_decay"] == MAIN_JOB["lr_decay"]
     assert summary["n_train"] + summary["n_validation"] == data.n_train
     assert summary["n_validation"] == round(MAIN_JOB["validation_fraction"] * data.n_train)
     assert summary["n_test"] == data.n_test
@@ -118,6 +125,62 @@ def test_per_layer_options_reach_the_trainer(tmp_path):
     assert summary["hyperparameters"]["dropout_mode"] == "per_batch"
 
 
+def test_defaults_are_the_main_job():
+    args = cli.build_parser(["train"]).parse_args(["train"])
+    assert args.activation == "relu"
+    config = train_command._train_config(args)
+    expected = mlp.TrainConfig(
+        epochs=MAIN_JOB["epochs"], batch_size=MAIN_JOB["batch_size"], learning_rate=MAIN_JOB["learning_rate"],
+        momentum=MAIN_JOB["momentum"], lr_decay=MAIN_JOB["lr_decay"], l2=MAIN_JOB["l2"], l1=MAIN_JOB["l1"],
+        keep_prob=[MAIN_JOB["keep_prob_input"], MAIN_JOB["keep_prob_hidden"]], dropout_mode=MAIN_JOB["dropout_mode"],
+        patience=MAIN_JOB["patience"], seed=MAIN_JOB["seed"])
+    assert config == expected
+    assert (config.optimizer, config.nesterov, config.lr_schedule) == ("sgd", False, "decay")
+    assert (config.beta_1, config.beta_2, config.epsilon, config.power_t) == tuple(
+        TRAINING[k] for k in ("beta_1", "beta_2", "epsilon", "power_t"))
+
+
+# The numpy engine is the reference; the cpu engine must train the same options.
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_adam_tanh_and_invscaling_reach_the_trainer_and_the_files(backend, tmp_path):
+    out = tmp_path / "run"
+    fast = [a if a != "cpu" else backend for a in FAST]
+    status = cli.main(["train", *fast, "--hidden", "16", "--epochs", "2", "--optimizer", "adam", "--lr", "0.01",
+                       "--beta-1", "0.8", "--beta-2", "0.99", "--epsilon", "1e-7", "--activation", "tanh",
+                       "--lr-schedule", "invscaling", "--power-t", "0.25", "--out", str(out)])
+    assert status == 0
+    summary = _read_json(out / "summary.json")
+    hyper = summary["hyperparameters"]
+    assert summary["backend"] == backend and summary["activation"] == "tanh"
+    assert (hyper["optimizer"], hyper["beta_1"], hyper["beta_2"], hyper["epsilon"]) == ("adam", 0.8, 0.99, 1e-7)
+    assert (hyper["lr_schedule"], hyper["power_t"]) == ("invscaling", 0.25)
+    net = mlp.load(out / "model.npz", backend="numpy")
+    assert net.activation == "tanh"
+    # train_config is the trainer's own record of the configuration it ran with.
+    trained = net.metadata["train_config"]
+    assert (trained["optimizer"], trained["beta_1"], trained["beta_2"], trained["epsilon"]) == ("adam", 0.8, 0.99, 1e-7)
+    assert (trained["lr_schedule"], trained["power_t"]) == ("invscaling", 0.25)
+    assert net.metadata["activation"] == "tanh" and net.metadata["hyperparameters"] == hyper
+    # The schedule ran: epoch 1's rate is lr / (samples seen + 1) ** power_t.
+    records = _read_json(out / "history.json")["records"]
+    assert records[1]["learning_rate"] == pytest.approx(0.01 / (summary["n_train"] + 1) ** 0.25)
+    assert summary["test_accuracy"] > 0.5
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_nesterov_and_the_adaptive_schedule_reach_the_trainer(backend, tmp_path):
+    out = tmp_path / "run"
+    fast = [a if a != "cpu" else backend for a in FAST]
+    status = cli.main(["train", *fast, "--epochs", "2", "--nesterov", "--momentum", "0.5", "--activation",
+                       "logistic", "--lr-schedule", "adaptive", "--out", str(out)])
+    assert status == 0
+    net = mlp.load(out / "model.npz", backend="numpy")
+    trained = net.metadata["train_config"]
+    assert (trained["optimizer"], trained["nesterov"], trained["momentum"]) == ("sgd", True, 0.5)
+    assert trained["lr_schedule"] == "adaptive" and net.activation == "logistic"
+    assert _read_json(out / "summary.json")["hyperparameters"]["nesterov"] is True
+
+
 def test_no_hidden_layer_is_softmax_regression_with_default_input_dropout(tmp_path):
     out = tmp_path / "run"
     assert cli.main(["train", *FAST, "--hidden", "--epochs", "1", "--out", str(out)]) == 0
@@ -155,6 +218,21 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     (["--keep-prob", "0.9", "0.5", "0.5"], "--keep-prob"),  # input + 1 hidden, not 3
     (["--data-dir", "/nonexistent"], "--data-dir"),        # digits takes no directory
     (["--early-stopping", "--validation-fraction", "0"], "--early-stopping"),
+    (["--optimizer", "rmsprop"], "--optimizer"),
+    (["--activation", "softsign"], "--activation"),
+    (["--lr-schedule", "cosine"], "--lr-schedule"),
+    (["--beta-1", "1"], "--beta-1"),
+    (["--beta-2", "-0.1"], "--beta-2"),
+    (["--epsilon", "0"], "--epsilon"),
+    (["--power-t", "-1"], "--power-t"),
+    # Options that the chosen optimizer or schedule would ignore.
+    (["--optimizer", "adam", "--momentum", "0.5"], "--momentum"),
+    (["--optimizer", "adam", "--nesterov"], "--nesterov"),
+    (["--nesterov", "--momentum", "0"], "--nesterov"),
+    (["--beta-1", "0.8"], "--beta-1"),
+    (["--epsilon", "1e-6"], "--epsilon"),
+    (["--lr-schedule", "invscaling", "--lr-decay", "0.1"], "--lr-decay"),
+    (["--power-t", "0.3"], "--power-t"),
 ])
 def test_bad_arguments_exit_2_naming_the_option(args, option, tmp_path, capsys):
     out = tmp_path / "run"
@@ -238,7 +316,8 @@ def test_help_and_version_exit_zero(capsys):
     assert mlp.__version__ in capsys.readouterr().out
     assert cli.main(["train", "--help"]) == 0
     help_text = capsys.readouterr().out
-    for option in ("--dataset", "--hidden", "--keep-prob", "--l2", "--early-stopping", "--out"):
+    for option in ("--dataset", "--hidden", "--keep-prob", "--l2", "--early-stopping", "--out", "--optimizer",
+                   "--nesterov", "--beta-1", "--beta-2", "--epsilon", "--lr-schedule", "--power-t", "--activation"):
         assert option in help_text
 
 

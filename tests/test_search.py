@@ -74,6 +74,60 @@ def test_per_layer_strengths_reach_the_trainer(digits):
         assert np.abs(crushed).max() < 0.02 < 0.2 < np.abs(free).max()
 
 
+@pytest.fixture
+def trained_with(monkeypatch):
+    """What each Trainer the search builds in this process got: (activation, TrainConfig)."""
+    from mlp.search import trials
+
+    seen = []
+
+    class RecordingTrainer(trials.Trainer):
+        def __init__(self, net, config=None, **overrides):
+            super().__init__(net, config, **overrides)
+            seen.append((net.activation, self.config))
+
+    monkeypatch.setattr(trials, "Trainer", RecordingTrainer)
+    return seen
+
+
+# The numpy engine is the reference; the cpu engine must train the same options.
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_optimizer_and_activation_axes_reach_every_trial(digits, trained_with, backend):
+    result = S.search(digits, space(optimizer=["sgd", "adam"], activation=["relu", "tanh"], nesterov=True,
+                                    momentum=0.5, learning_rate=[0.01]), backend=backend)
+    grid = list(itertools.product(["sgd", "adam"], ["relu", "tanh"]))
+    assert [(row["optimizer"], row["activation"]) for row in result.trials] == grid
+    assert all(row["nesterov"] is True and row["momentum"] == 0.5 for row in result.trials)
+    # Every trial, then the best one retrained, was trained with its values.
+    got = [(config.optimizer, activation, config.nesterov, config.momentum) for activation, config in trained_with]
+    best = (result.best_params["optimizer"], result.best_params["activation"])
+    assert got == [(o, a, True, 0.5) for o, a in grid + [best]]
+    # And they matter: four different networks, four different validation losses.
+    assert len({row["val_loss"] for row in result.trials}) == 4
+    assert result.best_model.activation == result.best_params["activation"]
+    assert result.best_model.metadata["train_config"]["optimizer"] == result.best_params["optimizer"]
+
+
+def test_fixed_adam_and_schedule_values_reach_the_trainer(digits, trained_with):
+    result = S.search(digits, space(optimizer="adam", beta_1=0.8, beta_2=[0.99], epsilon=1e-7,
+                                    lr_schedule=["invscaling"], power_t=0.25, activation="logistic",
+                                    learning_rate=0.01), backend="numpy")
+    [row] = result.trials
+    assert (row["optimizer"], row["beta_1"], row["beta_2"], row["epsilon"]) == ("adam", 0.8, 0.99, 1e-7)
+    for activation, config in trained_with:
+        assert activation == "logistic"
+        assert (config.optimizer, config.beta_1, config.beta_2, config.epsilon) == ("adam", 0.8, 0.99, 1e-7)
+        assert (config.lr_schedule, config.power_t) == ("invscaling", 0.25)
+
+
+def test_random_search_draws_adam_rates(digits):
+    result = S.search(digits, space(optimizer="adam", beta_1=S.Uniform(0.5, 0.95), power_t=S.Uniform(0.1, 0.9),
+                                    lr_schedule="invscaling", learning_rate=0.01),
+                      method="random", n_trials=3, seed=2, backend="numpy")
+    assert len({row["beta_1"] for row in result.trials}) == 3
+    assert all(0.5 <= row["beta_1"] <= 0.95 and 0.1 <= row["power_t"] <= 0.9 for row in result.trials)
+
+
 def test_random_search_is_reproducible_and_without_repetition(digits):
     grid = {"l2": [0.0, 1e-4, 1e-3, 1e-2], "keep_prob_hidden": [0.5, 0.75, 1.0]}
     draws = [S.search(digits, space(**grid), method="random", n_trials=5, seed=seed) for seed in (3, 3, 4)]
@@ -105,6 +159,15 @@ def test_random_search_samples_distributions(digits):
     ({"l2": []}, {}, ValueError, "no candidates"),
     ({"l2": [0.0]}, {"n_jobs": 0}, ValueError, "n_jobs"),
     ({"l2": [0.0]}, {"validation_fraction": 1.0}, ValueError, "validation_fraction"),
+    ({"optimizer": ["sgd", "rmsprop"]}, {}, ValueError, "space['optimizer']"),
+    ({"activation": ["softsign"]}, {}, ValueError, "space['activation']"),
+    ({"lr_schedule": ["cosine"]}, {}, ValueError, "space['lr_schedule']"),
+    ({"nesterov": ["yes"]}, {}, TypeError, "space['nesterov']"),
+    ({"beta_1": [1.0]}, {}, ValueError, "space['beta_1']"),
+    ({"beta_2": [-0.1]}, {}, ValueError, "space['beta_2']"),
+    ({"epsilon": [0.0]}, {}, ValueError, "space['epsilon']"),
+    ({"power_t": [-1.0]}, {}, ValueError, "space['power_t']"),
+    ({"activation": S.Uniform(0, 1)}, {"method": "random", "n_trials": 2}, ValueError, "give a list"),
 ])
 def test_bad_input_is_named(digits, bad, kwargs, error, words):
     with pytest.raises(error) as info:
@@ -316,11 +379,64 @@ def test_cli_search_writes_results_and_resumes(tmp_path, capsys):
     assert len(json.loads((tmp_path / "random" / "trials.json").read_text())) == 3
 
 
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_cli_search_over_optimizer_and_activation(tmp_path, capsys, backend):
+    from mlp.cli import main
+
+    argv = ["search", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--batch-size", "32", "--lr", "0.01",
+            "--optimizer", "sgd", "adam", "--activation", "relu", "tanh", "--nesterov", "--backend", backend,
+            "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    assert "4 trials (4 trained now, 0 from the journal)" in capsys.readouterr().out
+    journalled = [record["params"] for record in S.read_journal(tmp_path / S.JOURNAL_NAME).values()]
+    assert sorted((p["optimizer"], p["activation"]) for p in journalled) == sorted(
+        itertools.product(["sgd", "adam"], ["relu", "tanh"]))
+    assert all(p["nesterov"] is True for p in journalled)
+    with open(tmp_path / "trials.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    # The grid's order: the optional names come after the others, in the order of the help.
+    assert [(r["activation"], r["optimizer"]) for r in table] == list(
+        itertools.product(["relu", "tanh"], ["sgd", "adam"]))
+    best = json.loads((tmp_path / "best.json").read_text())
+    model = mlp.load_model(tmp_path / "best_model.npz")
+    assert model.activation == best["params"]["activation"]
+    assert model.metadata["search_best"]["params"]["optimizer"] == best["params"]["optimizer"]
+    assert main(argv) == 0  # resumes: the same keys
+    assert "4 trials (0 trained now, 4 from the journal)" in capsys.readouterr().out
+
+
+def test_cli_search_names_the_new_options_only_when_given():
+    from mlp.cli import build_parser
+    from mlp.cli.search import _space
+
+    def names(*options):
+        return list(_space(build_parser(["search"]).parse_args(["search", *options])))
+
+    # Without them the space is what it was before they existed: journals of earlier searches resume.
+    assert names() == ["hidden", "l2", "l1", "keep_prob_input", "keep_prob_hidden", "learning_rate", "momentum",
+                       "lr_decay", "epochs", "batch_size"]
+    space = _space(build_parser(["search"]).parse_args(
+        ["search", "--optimizer", "adam", "--beta-1", "0.8", "0.9", "--beta-2", "uniform:0.9:0.999",
+         "--epsilon", "1e-7", "--lr-schedule", "decay", "invscaling", "--power-t", "0.5", "--activation", "tanh",
+         "--nesterov", "false", "true"]))
+    assert space["optimizer"] == ["adam"] and space["beta_1"] == [0.8, 0.9] and space["epsilon"] == [1e-7]
+    assert space["beta_2"] == S.Uniform(0.9, 0.999)
+    assert space["lr_schedule"] == ["decay", "invscaling"] and space["power_t"] == [0.5]
+    assert space["activation"] == ["tanh"] and space["nesterov"] == [False, True]
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--l2", "-1"], "space['l2']"),
     (["--l2", "log:1e-3:1e-5"], "LogUniform"),
     (["--method", "random"], "needs n_trials"),
     (["--l2", "log:1e-5:1e-3"], "method='random'"),
+    (["--optimizer", "rmsprop"], "--optimizer"),
+    (["--activation", "softsign"], "--activation"),
+    (["--lr-schedule", "cosine"], "--lr-schedule"),
+    (["--nesterov", "maybe"], "--nesterov"),
+    (["--beta-1", "1"], "space['beta_1']"),
+    (["--epsilon", "0"], "space['epsilon']"),
+    (["--lr", "0.1", "log:1e-3:1e-1"], "--lr: give one distribution"),
 ])
 def test_cli_bad_arguments_exit_2(tmp_path, capsys, argv, words):
     from mlp.cli import main

@@ -2,7 +2,7 @@
 
 The argument types wrap the checks of :mod:`mlp.checks`, so a bad value reads
 as it does everywhere in the library ("argument --lr: value must be > 0;
-got -0.1"). Defaults come from ``mlp.defaults.MAIN_JOB``.
+got -0.1"). Defaults come from ``mlp.defaults.MAIN_JOB`` (:func:`main_job`).
 """
 import argparse
 import datetime as _dt
@@ -10,12 +10,19 @@ import math
 import sys
 from pathlib import Path
 
+from kernels.codes import ACTIVATIONS
+
 from .. import datasets
 from ..checks import check_int, check_real, check_seed
+from ..config import LR_SCHEDULES, OPTIMIZERS
+from ..defaults import MAIN_JOB, NETWORK, TRAINING
 
 DATASET_CHOICES = ("auto", "fashion-mnist", "mnist", "digits", "synthetic")
 BACKEND_CHOICES = ("auto", "cpu", "numpy", "cuda")
 DTYPE_CHOICES = ("float32", "float64")
+OPTIMIZER_CHOICES = OPTIMIZERS
+LR_SCHEDULE_CHOICES = LR_SCHEDULES
+ACTIVATION_CHOICES = ACTIVATIONS
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: ``mlp search`` stopped before every trial finished: rerun it to finish.
 EXIT_INCOMPLETE = 1
@@ -23,6 +30,18 @@ EXIT_INCOMPLETE = 1
 
 class UsageError(Exception):
     """Bad input found after parsing: reported like an argparse error, exit status 2."""
+
+
+def main_job(name):
+    """The main job's value of ``name``: ``MAIN_JOB``'s, else the library's default (``TRAINING``, ``NETWORK``).
+
+    What ``MAIN_JOB`` does not name (the optimizer, the activation...) is the
+    library's own default: sgd, relu, the "decay" schedule.
+    """
+    for defaults in (MAIN_JOB, TRAINING, NETWORK):
+        if name in defaults:
+            return defaults[name]
+    raise KeyError(f"no default for {name!r}")
 
 
 # --------------------------------------------------------------------------- #
@@ -66,6 +85,7 @@ number = real()
 positive_number = real(0, low_open=True)
 non_negative_number = real(0)
 momentum = real(0, 1, high_open=True)
+decay_rate = real(0, 1, high_open=True)  # Adam's beta_1, beta_2
 keep_probability = real(0, 1, low_open=True)
 
 

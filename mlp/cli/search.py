@@ -2,7 +2,11 @@
 
 Each option of the space takes one or more candidates; one candidate fixes
 the value. What is not searched keeps the value of ``mlp train``
-(``mlp.defaults.MAIN_JOB``). Exit status: 0 done; 1 incomplete (a worker
+(``mlp.defaults.MAIN_JOB``, else the library's default: sgd, relu, the
+"decay" schedule). The options that came with the optimizers and activations
+(``--activation``, ``--optimizer``, ``--nesterov``, ``--beta-1``, ``--beta-2``,
+``--epsilon``, ``--lr-schedule``, ``--power-t``) enter the space only when
+given, so that the journals of earlier searches keep resuming. Exit status: 0 done; 1 incomplete (a worker
 died; rerun the same command to finish); 2 bad arguments or data; 130
 interrupted (finished trials are journalled).
 """
@@ -15,7 +19,7 @@ from ..defaults import MAIN_JOB, SEARCH
 from ..search import JOURNAL_NAME, METHODS, LogUniform, SearchIncomplete, Uniform, search
 from ..search.space import DISTRIBUTIONS
 from . import options
-from .options import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, say
+from .options import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, main_job, say
 
 DESCRIPTION = (
     "Grid or random search of hyper-parameters, each trial trained on the training split and "
@@ -47,6 +51,16 @@ def candidate(text):
     return options.number(text)
 
 
+def boolean(text):
+    """'true'/'false' (also yes/no, 1/0, on/off, any case)."""
+    value = text.strip().lower()
+    if value in ("true", "yes", "1", "on"):
+        return True
+    if value in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false; got {text!r}")
+
+
 def hidden_sizes(text):
     """'256', '512-256' or '512,256' (two hidden layers), 'none' (no hidden layer)."""
     if text.strip().lower() == "none":
@@ -72,6 +86,9 @@ def add_search_arguments(parser):
     space.add_argument("--hidden", type=hidden_sizes, nargs="+", default=[tuple(MAIN_JOB["hidden"])],
                        metavar="SIZES", help="hidden layers of one network, e.g. 256 512-256 none "
                                              f"(default: {'-'.join(map(str, MAIN_JOB['hidden']))})")
+    space.add_argument("--activation", choices=options.ACTIVATION_CHOICES, nargs="+", default=None, metavar="F",
+                       help=f"activations of the hidden layers: {', '.join(options.ACTIVATION_CHOICES)} "
+                            f"(default: {main_job('activation')})")
     space.add_argument("--l2", type=candidate, nargs="+", default=[MAIN_JOB["l2"]], metavar="A",
                        help="L2 strengths alpha(j) (default: %(default)s)")
     space.add_argument("--l1", type=candidate, nargs="+", default=[MAIN_JOB["l1"]], metavar="B",
@@ -83,10 +100,27 @@ def add_search_arguments(parser):
                        help="keep probability of every hidden layer (default: %(default)s)")
     space.add_argument("--lr", type=candidate, nargs="+", default=[MAIN_JOB["learning_rate"]],
                        metavar="LR", help="learning rates (default: %(default)s)")
+    space.add_argument("--optimizer", choices=options.OPTIMIZER_CHOICES, nargs="+", default=None, metavar="OPT",
+                       help=f"optimizers: sgd (--momentum, --nesterov), adam (--beta-1, --beta-2, --epsilon) "
+                            f"(default: {main_job('optimizer')})")
     space.add_argument("--momentum", type=candidate, nargs="+", default=[MAIN_JOB["momentum"]],
-                       metavar="M", help="momentum values (default: %(default)s)")
+                       metavar="M", help="momentum values of sgd (default: %(default)s)")
+    space.add_argument("--nesterov", type=boolean, nargs="*", default=None, metavar="BOOL",
+                       help="Nesterov's momentum: alone it means true; 'false true' searches both "
+                            f"(default: {str(main_job('nesterov')).lower()})")
+    space.add_argument("--beta-1", type=candidate, nargs="+", default=None, metavar="B1",
+                       help=f"Adam's beta_1 values (default: {main_job('beta_1')})")
+    space.add_argument("--beta-2", type=candidate, nargs="+", default=None, metavar="B2",
+                       help=f"Adam's beta_2 values (default: {main_job('beta_2')})")
+    space.add_argument("--epsilon", type=candidate, nargs="+", default=None, metavar="EPS",
+                       help=f"Adam's epsilon values (default: {main_job('epsilon')})")
+    space.add_argument("--lr-schedule", choices=options.LR_SCHEDULE_CHOICES, nargs="+", default=None, metavar="S",
+                       help=f"learning-rate schedules, as in mlp train: {', '.join(options.LR_SCHEDULE_CHOICES)} "
+                            f"(default: {main_job('lr_schedule')})")
     space.add_argument("--lr-decay", type=candidate, nargs="+", default=[MAIN_JOB["lr_decay"]],
-                       metavar="D", help="learning-rate decays (default: %(default)s)")
+                       metavar="D", help="learning-rate decays of the decay schedule (default: %(default)s)")
+    space.add_argument("--power-t", type=candidate, nargs="+", default=None, metavar="T",
+                       help=f"exponents of the invscaling schedule (default: {main_job('power_t')})")
     space.add_argument("--epochs", type=options.positive_int, nargs="+", default=[MAIN_JOB["epochs"]],
                        metavar="N", help="epochs per trial (default: %(default)s)")
     space.add_argument("--batch-size", type=options.positive_int, nargs="+", default=[MAIN_JOB["batch_size"]],
@@ -116,6 +150,13 @@ def add_search_arguments(parser):
     how.add_argument("--quiet", action="store_true", help="no progress bar or notices")
 
 
+#: Search parameter -> its option, where the names differ.
+_OPTION_OF = {"learning_rate": "--lr"}
+#: Parameters that enter the space only when their option is given (None when not): a search
+#: that does not name them trains what it did before they existed, under the same journal keys.
+_OPTIONAL = ("activation", "optimizer", "nesterov", "beta_1", "beta_2", "epsilon", "lr_schedule", "power_t")
+
+
 def _space(args):
     """The search space of the options; argparse gives lists, a lone distribution stands for itself."""
     space = {
@@ -124,11 +165,17 @@ def _space(args):
         "learning_rate": args.lr, "momentum": args.momentum, "lr_decay": args.lr_decay,
         "epochs": args.epochs, "batch_size": args.batch_size,
     }
+    for name in _OPTIONAL:
+        candidates = getattr(args, name)
+        if name == "nesterov" and candidates == []:  # the bare flag
+            candidates = [True]
+        if candidates is not None:
+            space[name] = candidates
     for name, candidates in space.items():
         if any(isinstance(c, DISTRIBUTIONS) for c in candidates):
             if len(candidates) != 1:
-                raise UsageError(f"--{name.replace('_', '-')}: give one distribution or a list of numbers, "
-                                 "not both")
+                option = _OPTION_OF.get(name, f"--{name.replace('_', '-')}")
+                raise UsageError(f"{option}: give one distribution or a list of numbers, not both")
             space[name] = candidates[0]
     return space
 

@@ -37,7 +37,7 @@ from ..persistence import save_model
 from ..plotting import plot_history
 from ..trainer import Trainer
 from . import options
-from .options import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError, say
+from .options import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError, main_job, say
 
 #: The help text of ``mlp train``: this module's description of the command, its files and exit status.
 DESCRIPTION = "\n\n".join(__doc__.split("\n\n")[1:4])
@@ -63,7 +63,9 @@ def add_train_arguments(p):
     net = p.add_argument_group("network")
     net.add_argument(
         "--hidden", type=options.positive_int, nargs="*", default=list(MAIN_JOB["hidden"]), metavar="N",
-        help="sizes of the ReLU hidden layers (default: %(default)s; none = softmax regression)")
+        help="sizes of the hidden layers (default: %(default)s; none = softmax regression)")
+    net.add_argument("--activation", choices=options.ACTIVATION_CHOICES, default=main_job("activation"),
+                     help="activation of the hidden layers (default: %(default)s, the lecture's)")
     net.add_argument("--dtype", choices=options.DTYPE_CHOICES, default=MAIN_JOB["dtype"],
                      help="floating-point type of parameters and data (default: %(default)s)")
     net.add_argument("--backend", choices=options.BACKEND_CHOICES, default="auto",
@@ -76,15 +78,38 @@ def add_train_arguments(p):
                      help="mini-batch size (default: %(default)s)")
     opt.add_argument("--lr", type=options.positive_number, default=MAIN_JOB["learning_rate"],
                      help="learning rate (default: %(default)s)")
-    opt.add_argument("--momentum", type=options.momentum, default=MAIN_JOB["momentum"],
-                     help="momentum in [0, 1) (default: %(default)s)")
-    opt.add_argument("--lr-decay", type=options.non_negative_number, default=MAIN_JOB["lr_decay"],
-                     help="learning rate of epoch e = lr / (1 + lr_decay * e) (default: %(default)s)")
+    opt.add_argument("--optimizer", choices=options.OPTIMIZER_CHOICES, default=main_job("optimizer"),
+                     help="sgd: SGD with --momentum (and --nesterov); adam: Adam with --beta-1, --beta-2, "
+                          "--epsilon (default: %(default)s)")
+    # None: not given (the default applies); an option the chosen optimizer or schedule
+    # ignores is refused when given (``_optimisation``), not silently dropped.
+    opt.add_argument("--momentum", type=options.momentum, default=None,
+                     help=f"momentum in [0, 1) of --optimizer sgd (default: {main_job('momentum')})")
+    opt.add_argument("--nesterov", action="store_true",
+                     help="Nesterov's momentum instead of the classical one (--optimizer sgd, --momentum > 0)")
+    opt.add_argument("--beta-1", type=options.decay_rate, default=None, metavar="B1",
+                     help="Adam's decay rate in [0, 1) of the mean of the gradients "
+                          f"(default: {main_job('beta_1')})")
+    opt.add_argument("--beta-2", type=options.decay_rate, default=None, metavar="B2",
+                     help="Adam's decay rate in [0, 1) of the mean of the squared gradients "
+                          f"(default: {main_job('beta_2')})")
+    opt.add_argument("--epsilon", type=options.positive_number, default=None, metavar="EPS",
+                     help=f"Adam's epsilon > 0, for numerical stability (default: {main_job('epsilon')})")
+    opt.add_argument("--lr-schedule", choices=options.LR_SCHEDULE_CHOICES, default=main_job("lr_schedule"),
+                     help="learning rate of epoch e: decay = lr / (1 + lr_decay * e); invscaling = "
+                          "lr / (samples seen + 1) ** power_t; adaptive = lr, divided by 5 after --patience "
+                          "epochs without improvement (default: %(default)s)")
+    opt.add_argument("--lr-decay", type=options.non_negative_number, default=None,
+                     help="the decay of --lr-schedule decay: learning rate of epoch e = lr / (1 + lr_decay * e) "
+                          f"(default: {main_job('lr_decay')})")
+    opt.add_argument("--power-t", type=options.non_negative_number, default=None, metavar="T",
+                     help=f"the exponent of --lr-schedule invscaling (default: {main_job('power_t')})")
     opt.add_argument("--early-stopping", action="store_true",
                      help="stop when the validation loss has not improved for --patience "
                           "epochs, keeping the best parameters (needs a validation set)")
     opt.add_argument("--patience", type=options.positive_int, default=MAIN_JOB["patience"],
-                     help="epochs without improvement before early stopping (default: %(default)s)")
+                     help="epochs without improvement before early stopping, or before "
+                          "--lr-schedule adaptive divides the learning rate by 5 (default: %(default)s)")
 
     reg = p.add_argument_group("regularisation")
     reg.add_argument("--l2", type=options.non_negative_number, nargs="+", default=[MAIN_JOB["l2"]],
@@ -133,6 +158,33 @@ def _regularisation(args):
     return l2, l1, keep_prob
 
 
+#: Options that only one optimizer or schedule reads: (option, its args name, the field, what reads it).
+_OPTIMISATION_OPTIONS = (
+    ("--momentum", "momentum", "optimizer", "sgd"),
+    ("--beta-1", "beta_1", "optimizer", "adam"),
+    ("--beta-2", "beta_2", "optimizer", "adam"),
+    ("--epsilon", "epsilon", "optimizer", "adam"),
+    ("--lr-decay", "lr_decay", "lr_schedule", "decay"),
+    ("--power-t", "power_t", "lr_schedule", "invscaling"),
+)
+
+
+def _optimisation(args):
+    """TrainConfig's optimizer and schedule fields; an option that the choice would ignore is a usage error."""
+    fields = {"optimizer": args.optimizer, "lr_schedule": args.lr_schedule, "nesterov": args.nesterov}
+    for option, name, chooser, reader in _OPTIMISATION_OPTIONS:
+        value = getattr(args, name)
+        if value is not None and fields[chooser] != reader:
+            raise UsageError(f"{option} applies to --{chooser.replace('_', '-')} {reader} only, "
+                             f"not {fields[chooser]}")
+        fields[name] = main_job(name) if value is None else value
+    if args.nesterov and args.optimizer != "sgd":
+        raise UsageError(f"--nesterov applies to --optimizer sgd only, not {args.optimizer}")
+    if args.nesterov and fields["momentum"] == 0:
+        raise UsageError("--nesterov needs --momentum > 0")
+    return fields
+
+
 def _checked_backend(args):
     """The backend's name, after the usage errors that argparse cannot see; an unusable backend is one."""
     if args.early_stopping and args.validation_fraction == 0:
@@ -140,6 +192,7 @@ def _checked_backend(args):
     if args.data_dir is not None and args.dataset in ("digits", "synthetic"):
         raise UsageError(f"--data-dir applies to fashion-mnist and mnist only, not {args.dataset}")
     _regularisation(args)
+    _optimisation(args)
     try:
         backend = kernels.resolve_backend_name(args.backend)
         kernels.get_backend(backend)
@@ -152,7 +205,7 @@ def _train_config(args):
     l2, l1, keep_prob = _regularisation(args)
     return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-        momentum=args.momentum, lr_decay=args.lr_decay, l2=l2, l1=l1,
+        **_optimisation(args), l2=l2, l1=l1,
         keep_prob=keep_prob, dropout_mode=args.dropout_mode,
         early_stopping=args.early_stopping, patience=args.patience, seed=args.seed,
     )
@@ -228,6 +281,7 @@ def _summary(args, argv, dataset, notice, net, config, split, history, training_
         "backend": net.backend,
         "dtype": np.dtype(args.dtype).name,
         "layer_sizes": list(net.layer_sizes),
+        "activation": net.activation,
         "hyperparameters": hyper,
         "epochs_run": len(records),
         "best_epoch": history.best_epoch,
@@ -247,7 +301,7 @@ def _write_outputs(out, net, history, summary):
     """model.npz, history.json, curves.png and summary.json, each written atomically."""
     # The trainer's own record of the run (net.metadata) plus what only the CLI knows.
     metadata = dict(getattr(net, "metadata", None) or {})
-    metadata.update({k: summary[k] for k in ("dataset", "layer_sizes", "dtype", "hyperparameters",
+    metadata.update({k: summary[k] for k in ("dataset", "layer_sizes", "activation", "dtype", "hyperparameters",
                                              "kept_epoch", "validation_accuracy", "test_accuracy")})
     save_model(net, out / "model.npz", metadata=metadata)
     write_json(out / "history.json", history.to_dict())
@@ -289,8 +343,8 @@ def run_train(args, argv):
     out = args.out if args.out is not None else options.default_out(dataset.name)
     out.mkdir(parents=True, exist_ok=True)
 
-    net = MLP([dataset.n_features, *args.hidden, dataset.n_classes], output="softmax", seed=args.seed,
-              dtype=np.dtype(args.dtype).type, backend=backend)
+    net = MLP([dataset.n_features, *args.hidden, dataset.n_classes], output="softmax",
+              activation=args.activation, seed=args.seed, dtype=np.dtype(args.dtype).type, backend=backend)
     say(args, f"data: {dataset.name} ({len(split[1])} training, "
               f"{0 if split[3] is None else len(split[3])} validation, {dataset.n_test} test samples) "
               f"from {dataset.source}")

@@ -34,12 +34,17 @@ a list of candidates; a scalar is one fixed value; :class:`LogUniform` /
 ``keep_prob_input``, ``keep_prob_hidden``
                       the input's and every hidden layer's keep probability
                       (instead of ``keep_prob``; a missing one is 1.0)
-``learning_rate``, ``momentum``, ``lr_decay``, ``epochs``, ``batch_size``,
+``activation``        the hidden layers' activation: "relu", "tanh", "logistic" or "identity"
+``learning_rate``, ``optimizer``, ``momentum``, ``nesterov``, ``beta_1``, ``beta_2``,
+``epsilon``, ``lr_schedule``, ``lr_decay``, ``power_t``, ``epochs``, ``batch_size``,
 ``dropout_mode``, ``early_stopping``, ``patience``, ``tol``, ``monitor``
-                      the :class:`mlp.config.TrainConfig` fields
+                      the :class:`mlp.config.TrainConfig` fields: e.g.
+                      ``{"optimizer": ["sgd", "adam"], "activation": ["relu", "tanh"]}``
+                      (a grid also pairs Adam with every momentum; momentum
+                      matters to "sgd" only, beta_1, beta_2, epsilon to "adam" only)
 
 Parameters not in the space keep the :class:`~mlp.config.TrainConfig`
-defaults; ``hidden`` defaults to ``(256,)``, the lecture's 784-256-10 net
+defaults (and :class:`mlp.MLP`'s relu); ``hidden`` defaults to ``(256,)``, the lecture's 784-256-10 net
 (``mlp.defaults.SEARCH`` holds the defaults of :func:`search`).
 Every trial uses the same ``seed`` for its initial weights, shuffling and
 dropout masks, so differences between trials come from the hyper-parameters

@@ -18,7 +18,7 @@ from ..plotting import pyplot
 METRICS = ("val_accuracy", "val_loss", "train_loss", "epochs_run", "best_epoch", "stop_reason",
            "seconds", "threads", "worker", "resumed")
 # Parameters plotted on a log axis (symlog when 0 is among the values).
-_LOG_SCALE = ("l2", "l1", "learning_rate", "lr_decay")
+_LOG_SCALE = ("l2", "l1", "learning_rate", "lr_decay", "epsilon")
 
 
 @dataclasses.dataclass

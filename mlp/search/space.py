@@ -12,8 +12,10 @@ import warnings
 
 import numpy as np
 
+from kernels.codes import ACTIVATIONS
+
 from ..checks import check_bool, check_choice, check_hidden_sizes, check_int, check_real
-from ..config import DROPOUT_MODES, MONITORS
+from ..config import DROPOUT_MODES, LR_SCHEDULES, MONITORS, OPTIMIZERS
 
 METHODS = ("grid", "random")
 
@@ -23,7 +25,7 @@ METHODS = ("grid", "random")
 # --------------------------------------------------------------------------- #
 @dataclasses.dataclass(frozen=True)
 class LogUniform:
-    """Uniform in log space on [low, high], 0 < low < high: for l2, l1, learning_rate."""
+    """Uniform in log space on [low, high], 0 < low < high: for l2, l1, learning_rate, epsilon."""
 
     low: float
     high: float
@@ -38,7 +40,7 @@ class LogUniform:
 
 @dataclasses.dataclass(frozen=True)
 class Uniform:
-    """Uniform on [low, high], low < high: for keep probabilities, momentum."""
+    """Uniform on [low, high], low < high: for keep probabilities, momentum, beta_1, beta_2, power_t."""
 
     low: float
     high: float
@@ -63,6 +65,14 @@ def _strength(label, x):
 
 def _keep(label, x):
     return check_real(label, x, 0, 1, low_open=True)
+
+
+def _decay_rate(label, x):
+    return check_real(label, x, 0, 1, high_open=True)
+
+
+def _positive(label, x):
+    return check_real(label, x, 0, low_open=True)
 
 
 def _positive_int(label, x):
@@ -95,9 +105,17 @@ PARAMETERS = {
     "keep_prob": _one_or_per_layer(_keep),
     "keep_prob_input": _keep,
     "keep_prob_hidden": _keep,
-    "learning_rate": lambda label, x: check_real(label, x, 0, low_open=True),
-    "momentum": lambda label, x: check_real(label, x, 0, 1, high_open=True),
+    "learning_rate": _positive,
+    "optimizer": _one_of(OPTIMIZERS),
+    "momentum": _decay_rate,
+    "nesterov": check_bool,
+    "beta_1": _decay_rate,
+    "beta_2": _decay_rate,
+    "epsilon": _positive,
+    "lr_schedule": _one_of(LR_SCHEDULES),
     "lr_decay": _strength,
+    "power_t": _strength,
+    "activation": _one_of(ACTIVATIONS),
     "epochs": _positive_int,
     "batch_size": _positive_int,
     "patience": _positive_int,
@@ -106,11 +124,13 @@ PARAMETERS = {
     "monitor": _one_of(MONITORS),
     "early_stopping": check_bool,
 }
-#: Names passed to TrainConfig unchanged.
-CONFIG_NAMES = ("l2", "l1", "keep_prob", "learning_rate", "momentum", "lr_decay", "epochs", "batch_size",
-                "patience", "tol", "dropout_mode", "monitor", "early_stopping")
+#: Names passed to TrainConfig unchanged (``hidden`` and ``activation`` build the network instead).
+CONFIG_NAMES = ("l2", "l1", "keep_prob", "learning_rate", "optimizer", "momentum", "nesterov", "beta_1", "beta_2",
+                "epsilon", "lr_schedule", "lr_decay", "power_t", "epochs", "batch_size", "patience", "tol",
+                "dropout_mode", "monitor", "early_stopping")
 # Parameters whose values are not real numbers drawn from an interval: lists only.
-_DISCRETE = ("hidden", "dropout_mode", "monitor", "early_stopping", "epochs", "batch_size", "patience")
+_DISCRETE = ("hidden", "activation", "optimizer", "nesterov", "lr_schedule", "dropout_mode", "monitor",
+             "early_stopping", "epochs", "batch_size", "patience")
 
 
 def check_space(space, method):

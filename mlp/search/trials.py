@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import checks
 from ..config import TrainConfig
-from ..defaults import SEARCH
+from ..defaults import NETWORK, SEARCH
 from ..evaluation import evaluate
 from ..model import MLP
 from ..trainer import Trainer
@@ -86,8 +86,8 @@ def train_trial(params, split, settings):
     X_tr, y_tr, X_val, y_val = split
     layer_sizes, config = network_and_config(params, settings["n_features"], settings["n_classes"],
                                              settings["seed"])
-    net = MLP(layer_sizes, output="softmax", seed=settings["seed"], dtype=settings["dtype"],
-              backend=settings["backend"])
+    net = MLP(layer_sizes, output="softmax", activation=params.get("activation", NETWORK["activation"]),
+              seed=settings["seed"], dtype=settings["dtype"], backend=settings["backend"])
     start = time.perf_counter()
     with warnings.catch_warnings():
         # A diverged trial is a result (stop_reason "diverged"), not a reason to warn per trial.
