@@ -9,8 +9,8 @@ defaults here rather than writing its own:
                ``mlp search``: a recipe for Fashion-MNIST chosen on a validation
                split of its training data, never on its test set (table below).
 ``SEARCH``     ``mlp.search.search``: how trials run when the caller says nothing.
-``ESTIMATOR``  ``mlp.MLPClassifier`` / ``mlp.MLPRegressor``: scikit-learn's conventions
-               (100 hidden units, up to 200 epochs, float64).
+``ESTIMATOR``  ``mlp.MLPClassifier`` / ``mlp.MLPRegressor``: scikit-learn's defaults (Adam,
+               100 hidden units, up to 200 epochs, the input's float dtype).
 
 The mappings are read-only; a caller that wants other values passes them.
 """
@@ -98,24 +98,37 @@ SEARCH = MappingProxyType({
     "dtype": np.float32,
 })
 
-#: ``mlp.MLPClassifier`` / ``mlp.MLPRegressor``'s constructor defaults.
+#: ``mlp.MLPClassifier`` / ``mlp.MLPRegressor``'s constructor defaults: scikit-learn's (1.9), then the
+#: lecture's additions, which leave scikit-learn's behaviour unchanged at their defaults.
 ESTIMATOR = MappingProxyType({
     "hidden_layer_sizes": (100,),
-    "batch_size": 64,
-    "learning_rate_init": 0.05,
-    "momentum": 0.9,
-    "lr_decay": 0.0,
+    "activation": "relu",
+    "solver": "adam",
+    "alpha": 0.0001,
+    "batch_size": "auto",
+    "learning_rate": "constant",
+    "learning_rate_init": 0.001,
+    "power_t": 0.5,
     "max_iter": 200,
+    "shuffle": True,
+    "random_state": None,
     "tol": 1e-4,
-    "n_iter_no_change": 10,
+    "verbose": False,
+    "warm_start": False,
+    "momentum": 0.9,
+    "nesterovs_momentum": True,
     "early_stopping": False,
     "validation_fraction": 0.1,
+    "beta_1": 0.9,
+    "beta_2": 0.999,
+    "epsilon": 1e-8,
+    "n_iter_no_change": 10,
+    "max_fun": 15000,
+    "loss": "squared_error",
     "l1": 0.0,
     "l2": 0.0,
     "keep_prob": 1.0,
     "dropout_mode": "per_sample",
-    "random_state": None,
-    "verbose": False,
     "backend": "cpu",
-    "dtype": "float64",
+    "dtype": None,
 })

@@ -3,6 +3,7 @@ import functools
 import pickle
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,10 @@ NOT_RUN = {
     "check_array_api_input": "the networks compute with NumPy/Numba kernels, not through the "
                              "array API; sklearn itself skips it unless SCIPY_ARRAY_API=1",
 }
-# Small networks and few epochs keep the ~55 checks per estimator quick; 30
-# epochs are enough for the checks that ask for a good fit on easy data.
-CHECKED = [MLPClassifier(hidden_layer_sizes=(16,), max_iter=30, random_state=0),
-           MLPRegressor(hidden_layer_sizes=(16,), max_iter=30, learning_rate_init=0.002, random_state=0)]
+# Small networks and few epochs keep the ~60 checks per estimator quick; 30
+# epochs of Adam at 0.01 are enough for the checks that ask for a good fit on easy data.
+CHECKED = [MLPClassifier(hidden_layer_sizes=(16,), max_iter=30, learning_rate_init=0.01, random_state=0),
+           MLPRegressor(hidden_layer_sizes=(16,), max_iter=30, learning_rate_init=0.01, random_state=0)]
 
 
 def _check_id(estimator, check):
@@ -61,7 +62,7 @@ def digits():
 def test_digits_accuracy_and_fitted_attributes(digits):
     X, y = digits
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
-    clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=40, random_state=0).fit(X_tr, y_tr)
+    clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=40, learning_rate_init=0.01, random_state=0).fit(X_tr, y_tr)
     assert clf.score(X_te, y_te) > 0.85
     np.testing.assert_array_equal(clf.classes_, np.arange(10))
     assert clf.n_features_in_ == 64
@@ -78,7 +79,7 @@ def test_predict_proba_rows_sum_to_one_and_agree_with_predict(digits):
     clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=10, random_state=0).fit(X, y)
     proba = clf.predict_proba(X)
     assert proba.shape == (X.shape[0], 10)
-    assert proba.dtype == np.float64
+    assert proba.dtype == np.float64  # the input's dtype, as scikit-learn
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
     assert (proba >= 0).all()
     np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
@@ -90,7 +91,7 @@ def test_string_labels_round_trip():
     names = np.array(["setosa", "versicolor", "virginica"])
     y = names[np.arange(150) % 3]
     X = rng.normal(size=(150, 4)) + 3.0 * (np.arange(150) % 3)[:, None]
-    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0).fit(X, y)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=200, learning_rate_init=0.05, random_state=0).fit(X, y)
     np.testing.assert_array_equal(clf.classes_, names)
     pred = clf.predict(X)
     assert pred.dtype == y.dtype
@@ -98,9 +99,10 @@ def test_string_labels_round_trip():
     assert np.mean(pred == y) > 0.9
 
 
-def test_single_class_is_a_clear_error():
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        MLPClassifier(max_iter=1).fit(np.zeros((5, 2)), ["a"] * 5)
+def test_a_single_class_is_predicted_as_scikit_learn_does():
+    X = np.random.default_rng(0).normal(size=(5, 2))
+    clf = MLPClassifier(max_iter=2).fit(X, ["a"] * 5)
+    assert clf.out_activation_ == "logistic" and list(clf.predict(X)) == ["a"] * 5
 
 
 def test_early_stopping_records_validation_scores(digits):
@@ -114,12 +116,12 @@ def test_early_stopping_records_validation_scores(digits):
 
 
 def test_training_loss_plateau_stops_before_max_iter():
-    # A tiny learning rate: no epoch improves the loss by tol, so n_iter_no_change epochs end it.
+    # A tiny learning rate: no epoch improves the loss by tol, so more than n_iter_no_change epochs end it.
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(60, 3)), np.arange(60) % 2
-    clf = MLPClassifier(hidden_layer_sizes=(4,), learning_rate_init=1e-9, momentum=0.0,
+    clf = MLPClassifier(hidden_layer_sizes=(4,), learning_rate_init=1e-9, solver="sgd", momentum=0.0,
                         max_iter=100, n_iter_no_change=3, tol=1e-3, random_state=0).fit(X, y)
-    assert clf.n_iter_ == 1 + 3  # the first epoch sets the best loss
+    assert clf.n_iter_ == 1 + 3 + 1  # the first epoch sets the best loss; scikit-learn stops after > 3 more
 
 
 def test_pipeline_grid_search_and_cross_validation(digits):
@@ -175,30 +177,15 @@ def test_same_random_state_same_model_and_clone_is_unfitted(digits):
     assert not hasattr(clone(a), "net_")
 
 
-@pytest.mark.parametrize("params, error, match", [
-    ({"hidden_layer_sizes": (0,)}, ValueError, "hidden_layer_sizes"),
-    ({"hidden_layer_sizes": ("a",)}, TypeError, "hidden_layer_sizes"),
-    ({"batch_size": "big"}, ValueError, "batch_size"),
-    ({"max_iter": 0}, ValueError, "max_iter"),
-    ({"learning_rate_init": 0.0}, ValueError, "learning_rate_init"),
-    ({"early_stopping": True, "validation_fraction": 1.0}, ValueError, "validation_fraction"),
-    ({"keep_prob": 0.0}, ValueError, "keep"),
-    ({"l2": -1.0}, ValueError, "l2"),
-    ({"backend": "tpu"}, ValueError, "backend"),
-    ({"dtype": "int8"}, TypeError, "dtype"),
-])
-def test_bad_parameters_are_named_at_fit(params, error, match):
-    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
-    with pytest.raises(error, match=match):
-        MLPClassifier(**{"max_iter": 1, **params}).fit(X, y)
-
-
 def test_batch_size_auto_and_oversized_batches():
     X, y = np.random.default_rng(0).normal(size=(30, 3)), np.arange(30) % 3
     for batch_size in ("auto", 1000):
-        clf = MLPClassifier(hidden_layer_sizes=(4,), batch_size=batch_size, max_iter=2,
-                            random_state=0).fit(X, y)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf = MLPClassifier(hidden_layer_sizes=(4,), batch_size=batch_size, max_iter=2,
+                                random_state=0).fit(X, y)
         assert clf.n_iter_ == 2
+        assert any("It is going to be clipped" in str(w.message) for w in caught) == (batch_size == 1000)
 
 
 def test_estimators_are_exported_lazily_and_import_mlp_needs_no_sklearn():
