@@ -39,6 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from kernels.codes import activation_code, output_code
+from kernels.numpy_backend import adam_step_size
 
 #: How an engine updates the parameters after each minibatch (see the module docstring).
 UPDATE_RULES = ("sgd", "momentum", "nesterov", "adam")
@@ -140,6 +141,30 @@ class Engine:
     def run_epoch(self, order, learning_rate, first_step):
         """Train one epoch on the examples in ``order`` ((n,) int64); return an ``EpochResult``."""
         raise NotImplementedError
+
+    def update_layer(self, l, W, b, dW, db, state, lr, weight, step):
+        """Layer l's step of the update rule on (W, b) from their gradients, with the backend's layer kernels.
+
+        ``state``: {key: layer l's array} of the rule's optimizer state; ``weight``: the minibatch's
+        rows or sample-weight sum (alpha's L2 is divided by it); ``step``: the global step, from 0.
+        The numpy and cuda engines call this; the cpu engine's compiled twin is
+        ``mlp.engines.cpu_steps.update``.
+        """
+        K, l2, l1 = self.K, self.l2_step(l, weight), self.l1[l]
+        if self.rule == "adam":
+            step_size = adam_step_size(lr, self.beta_1, self.beta_2, step + 1)
+            K.layer_adam_update(W, dW, state["mW"], state["vW"], b, db, state["mb"], state["vb"], step_size,
+                                self.beta_1, self.beta_2, self.epsilon, l2, l1)
+        elif self.rule == "nesterov":
+            K.layer_sgd_nesterov_update(W, dW, state["vW"], b, db, state["vb"], lr, self.momentum, l2, l1)
+        elif self.rule == "momentum":
+            K.layer_sgd_momentum_update(W, dW, state["vW"], b, db, state["vb"], lr, self.momentum, l2, l1)
+        else:
+            K.layer_sgd_update(W, dW, b, db, lr, l2, l1)
+
+    def layer_state(self, l):
+        """{key: layer l's array} of the optimizer state."""
+        return {key: arrays[l] for key, arrays in self.state.items()}
 
     # ------------------------------------------------------------ optimizer state
     def get_optimizer_state(self):

@@ -47,7 +47,6 @@ compact matrices) is not implemented here.
 import numpy as np
 
 from kernels.codes import EXP_OUTPUT, IDENTITY_OUTPUT, LOGISTIC_OUTPUT, SOFTMAX
-from kernels.numpy_backend import adam_step_size
 
 from ..propagation import Workspace
 from .base import Engine, EpochResult
@@ -178,20 +177,5 @@ class CudaEngine(Engine):
                                                      ws.delta[l - 1])
             elif l > 0:
                 K.linear_activation_backward(ws.delta[l], weights[l], ws.Z[l - 1], f, ws.delta[l - 1])
-            self._update(l, ws, lr, step)
+            self.update_layer(l, weights[l], biases[l], ws.dW[l], ws.db[l], self.layer_state(l), lr, ws.n, step)
 
-    def _update(self, l, ws, lr, step):
-        """Queue layer l's update by the engine's rule at global step ``step`` (from 0), from ws.dW / ws.db."""
-        K, state = self.K, self.state
-        W, b, dW, db = self.net.weights[l], self.net.biases[l], ws.dW[l], ws.db[l]
-        l2, l1 = self.l2_step(l, ws.n), self.l1[l]
-        if self.rule == "adam":
-            step_size = float(adam_step_size(lr, self.beta_1, self.beta_2, step + 1))
-            K.layer_adam_update(W, dW, state["mW"][l], state["vW"][l], b, db, state["mb"][l], state["vb"][l],
-                                step_size, self.beta_1, self.beta_2, self.epsilon, l2, l1)
-        elif self.rule == "nesterov":
-            K.layer_sgd_nesterov_update(W, dW, state["vW"][l], b, db, state["vb"][l], lr, self.momentum, l2, l1)
-        elif self.rule == "momentum":
-            K.layer_sgd_momentum_update(W, dW, state["vW"][l], b, db, state["vb"][l], lr, self.momentum, l2, l1)
-        else:
-            K.layer_sgd_update(W, dW, b, db, lr, l2, l1)

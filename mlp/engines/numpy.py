@@ -14,8 +14,6 @@ import math
 
 import numpy as np
 
-from kernels.numpy_backend import adam_step_size
-
 from ..propagation import LOSS_KERNELS, Workspace, backward, forward, output_loss, weight_rows
 from .base import Engine, EpochResult
 
@@ -42,25 +40,6 @@ class NumpyEngine(Engine):
             return self._reduced_epoch(order, learning_rate, first_step)
         return self._epoch(order, learning_rate, first_step)
 
-    def _update(self, l, W, b, dW, db, state, lr, weight, step):
-        """One step of the update rule on layer l's parameters (W, b) from their gradients.
-
-        ``state``: {key: layer l's array} of the rule's optimizer state; ``weight``: the
-        minibatch's rows or sample-weight sum (alpha's L2 is divided by it); ``step``:
-        the global step, from 0.
-        """
-        K, l2, l1 = self.K, self.l2_step(l, weight), self.l1[l]
-        if self.rule == "adam":
-            step_size = adam_step_size(lr, self.beta_1, self.beta_2, step + 1)
-            K.layer_adam_update(W, dW, state["mW"], state["vW"], b, db, state["mb"], state["vb"], step_size,
-                                self.beta_1, self.beta_2, self.epsilon, l2, l1)
-        elif self.rule == "nesterov":
-            K.layer_sgd_nesterov_update(W, dW, state["vW"], b, db, state["vb"], lr, self.momentum, l2, l1)
-        elif self.rule == "momentum":
-            K.layer_sgd_momentum_update(W, dW, state["vW"], b, db, state["vb"], lr, self.momentum, l2, l1)
-        else:
-            K.layer_sgd_update(W, dW, b, db, lr, l2, l1)
-
     # ------------------------------------------------------------ the full network
     def _epoch(self, order, lr, first_step):
         net, K = self.net, self.K
@@ -83,8 +62,8 @@ class NumpyEngine(Engine):
             total += loss * len(idx)
             backward(K, net.weights, inputs, ws, ws.masks, activation=self.activation)
             for l in range(L):
-                state = {key: arrays[l] for key, arrays in self.state.items()}
-                self._update(l, net.weights[l], net.biases[l], ws.dW[l], ws.db[l], state, lr, weight, step)
+                self.update_layer(l, net.weights[l], net.biases[l], ws.dW[l], ws.db[l], self.layer_state(l), lr,
+                                  weight, step)
         return EpochResult(total, -(-n // self.batch), False)
 
     # ------------------------------------------------------------ the reduced network (per_batch)
@@ -171,7 +150,7 @@ class NumpyEngine(Engine):
         net = self.net
         state = {key: np.ascontiguousarray(arrays[l][rows if key.endswith("W") else kept_out])
                  for key, arrays in self.state.items()}
-        self._update(l, Wc, bc, dW, db, state, lr, weight, step)
+        self.update_layer(l, Wc, bc, dW, db, state, lr, weight, step)
         for key, compact in state.items():
             self.state[key][l][rows if key.endswith("W") else kept_out] = compact
         net.weights[l][rows] = Wc

@@ -113,7 +113,9 @@ def _epoch(est, engine, order, steps, l2, l1):
         penalty = sum(net.kernels.regularization_loss(W, a + est.alpha * steps / n, b)
                       for W, a, b in zip(net.weights, l2, l1))
     loss = result.loss_sum / n + penalty
-    if result.diverged or not np.isfinite(loss) or not all(np.isfinite(P).all() for P in sum(net.get_parameters(), [])):
+    K = net.kernels
+    finite = all(np.isfinite(K.to_host(P)).all() for P in list(net.weights) + list(net.biases))
+    if result.diverged or not np.isfinite(loss) or not finite:
         net.set_parameters(*parameters)
         engine.set_optimizer_state(state)
         raise ValueError(f"{NON_FINITE} The loss diverged in epoch {est.n_iter_ + 1} (learning rate "
