@@ -194,17 +194,35 @@ def bias_activation_dropout_forward(Z, b, activation, mask, H):
 def _activation_backward(dH, Z, activation, mask, scale, dZ):
     """dZ = dH * f'(Z), times mask (an array, or None) and times scale (a number, or None); dZ may be dH.
 
+    In place, the loops get one array to read and write instead of two names for it: LLVM's
+    vectoriser cannot prove two pointers equal, and its run-time overlap check sends such a
+    loop to the scalar path (3x slower, 1024x256 float32, measured 2026-11-30).
+    """
+    if dH.ctypes.data == dZ.ctypes.data:
+        _activation_backward_loops(None, Z, activation, mask, scale, dZ)
+    else:
+        _activation_backward_loops(dH, Z, activation, mask, scale, dZ)
+
+
+@njit
+def _activation_backward_loops(dH, Z, activation, mask, scale, dZ):
+    """``_activation_backward``; dH None: dZ holds dH and is overwritten (resolved at compile time).
+
     relu'(z) = (z > 0), so relu'(0) = 0 exactly; tanh' = 1 - tanh^2; logistic' = s (1 - s)
     with s the sigmoid (never NaN: s is in [0, 1]); identity' = 1. One loop per activation.
+    ReLU multiplies by 1 or 0, as the reference does (bit-identical, -0 included): the select
+    ``dH if z > 0 else 0`` written back in place became a conditional store, a branch that the
+    random signs of z mispredict half the time (30x slower, measured 2026-11-30).
     """
     n, d = Z.shape
     zero = Z.dtype.type(0)
     one = Z.dtype.type(1)
     s = Z.dtype.type(1 if scale is None else scale)
+    src = dZ if dH is None else dH
     if activation == RELU:
         for i in range(n):
             for j in range(d):
-                g = dH[i, j] if Z[i, j] > zero else zero
+                g = src[i, j] * (one if Z[i, j] > zero else zero)
                 if mask is not None:
                     g = g * mask[i, j]
                 if scale is not None:
@@ -214,7 +232,7 @@ def _activation_backward(dH, Z, activation, mask, scale, dZ):
         for i in range(n):
             for j in range(d):
                 t = np.tanh(Z[i, j])
-                g = dH[i, j] * (one - t * t)
+                g = src[i, j] * (one - t * t)
                 if mask is not None:
                     g = g * mask[i, j]
                 if scale is not None:
@@ -224,7 +242,7 @@ def _activation_backward(dH, Z, activation, mask, scale, dZ):
         for i in range(n):
             for j in range(d):
                 p = sigmoid(Z[i, j], one)
-                g = dH[i, j] * (p * (one - p))
+                g = src[i, j] * (p * (one - p))
                 if mask is not None:
                     g = g * mask[i, j]
                 if scale is not None:
@@ -233,7 +251,7 @@ def _activation_backward(dH, Z, activation, mask, scale, dZ):
     else:  # identity
         for i in range(n):
             for j in range(d):
-                g = dH[i, j]
+                g = src[i, j]
                 if mask is not None:
                     g = g * mask[i, j]
                 if scale is not None:
