@@ -254,6 +254,9 @@ def torch_peers():
     def matmul_nn(A, B, out):
         return lambda: torch.mm(A, B, out=out)
 
+    def matmul_tn_update(A, B, alpha, beta, out):
+        return lambda: out.addmm_(A.t(), B, beta=beta, alpha=alpha)
+
     def apply_mask(X, mask, out):
         return lambda: torch.mul(X, mask, out=out)
 

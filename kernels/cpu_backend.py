@@ -31,8 +31,9 @@ import functools
 
 import numpy as np
 
-from . import codes, counter_rng, cpu_losses, jit
+from . import codes, counter_rng, cpu_blas, cpu_losses, jit
 from .codes import LOGISTIC, RELU, TANH
+from .cpu_blas import gemm_tn
 from .counter_rng import GOLDEN, MIX1, MIX2, SHIFT_TOP24
 from .cpu_blocked import matmul_nn_blocked, matmul_nt_blocked, matmul_tn_blocked
 # The losses and the updates live in modules of their own; the backend is this module's namespace.
@@ -46,9 +47,9 @@ from .cpu_updates import (  # noqa: F401
 NAME = "cpu"
 
 # Every function here is cached with the sources of the modules it compiles in: counter_rng's
-# constants (the dropout kernels, which the others may call), codes' (the activation codes) and
-# cpu_losses' sigmoid (the logistic activation).
-DEPENDS_ON = (counter_rng, codes, cpu_losses)
+# constants (the dropout kernels, which the others may call), codes' (the activation codes),
+# cpu_losses' sigmoid (the logistic activation) and cpu_blas' gemm.
+DEPENDS_ON = (counter_rng, codes, cpu_losses, cpu_blas)
 njit = functools.partial(jit.njit, depends_on=DEPENDS_ON)
 
 
@@ -91,6 +92,12 @@ def matmul_tn(A, B, out):
 def matmul_nn(A, B, out):
     """out = A B.  A (n, m), B (m, k), out (n, k)."""
     np.dot(A, B, out)
+
+
+@njit
+def matmul_tn_update(A, B, alpha, beta, out):
+    """out = alpha A^T B + beta out, in place: one BLAS gemm (``kernels.cpu_blas``), no temporary."""
+    gemm_tn(A, B, alpha, beta, out)
 
 
 # Alternative implementations beside the standard set, each mapped to the standard

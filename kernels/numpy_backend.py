@@ -73,6 +73,20 @@ def matmul_nn(A, B, out):
     np.matmul(A, B, out=out)
 
 
+def matmul_tn_update(A, B, alpha, beta, out):
+    """out = alpha A^T B + beta out, in place (BLAS's gemm).  A (n, m), B (n, k), out (m, k).
+
+    The weight gradient written into what it updates: with alpha = -lr and beta = 1 - lr l2,
+    out = W becomes the plain SGD step W - lr (delta^T H + l2 W), no gradient buffer between.
+    """
+    product = alpha * (A.T @ B)
+    if beta == 0:  # BLAS's convention: out's old values (NaN included) are not read
+        out[...] = product
+    else:
+        out *= beta
+        out += product
+
+
 # ---------------------------------------------------------------- forward
 def apply_mask(X, mask, out):
     """out = X * mask: dropout on the input layer.  X, mask, out (n, d)."""

@@ -55,7 +55,7 @@ from .losses import poisson_loss, regularization_loss, sigmoid_cross_entropy, so
 from .matmul import (
     ALTERNATIVES, MATMUL_LARGE, MATMUL_SMALL, MatmulConfig, matmul_blocked, matmul_nn,
     matmul_nn_naive, matmul_nn_tiled, matmul_nt, matmul_nt_naive, matmul_nt_tiled, matmul_tn, matmul_tn_naive,
-    matmul_tn_tiled,
+    matmul_tn_tiled, matmul_tn_update,
 )
 from .training import (
     gather_minibatch, layer_adam_update, layer_sgd_momentum_update, layer_sgd_nesterov_update, layer_sgd_update,

@@ -6,10 +6,11 @@ accumulators in registers (4x4 for large outputs, 2x2 otherwise, so that the
 small products of an MLP still spread over every SM). One kernel template,
 ``matmul_blocked_kernel``, serves the plain products and the fused layer
 kernels alike: only its epilogue, a device function writing each finished
-output element, differs (``matmul_store`` here for ``matmul_*``, and
-``<fused kernel>_epilogue`` in ``.fused`` for each fused one). A naive
-one-thread-per-output kernel and a plain 16x16 shared-memory tiled kernel are
-kept as ``ALTERNATIVES`` for tests and benchmarks.
+output element, differs (``matmul_store`` here for ``matmul_*``,
+``matmul_update_epilogue`` for ``matmul_tn_update``, and ``<fused kernel>_epilogue``
+in ``.fused`` for each fused one). A naive one-thread-per-output kernel and a
+plain 16x16 shared-memory tiled kernel are kept as ``ALTERNATIVES`` for tests and
+benchmarks.
 
 Orientation: out (M, N) = L R, where L (M, K) is A or A^T and R (K, N) is B^T or B.
 """
@@ -252,6 +253,19 @@ def matmul_store(dtype):
     return matmul_store
 
 
+@per_dtype
+def matmul_update_epilogue(dtype):
+    @cuda.jit(device=True, **DEVICE_INLINE)
+    def matmul_update_epilogue(value, i, j, out, operands):
+        alpha, beta = operands
+        if beta == 0:  # BLAS's convention: out's old values are not read
+            out[i, j] = alpha * value
+        else:
+            out[i, j] = alpha * value + beta * out[i, j]
+
+    return matmul_update_epilogue
+
+
 # ---------------------------------------------------------------- launching
 def check_matmul(A, B, out, orient):
     """(M, N) of ``out`` after checking the shapes and dtypes of a product on the host."""
@@ -310,6 +324,12 @@ def matmul_tn(A, B, out):
 def matmul_nn(A, B, out):
     """out = A B.  A (n, m), B (m, k), out (n, k): back-propagating delta W."""
     matmul_blocked(A, B, out, "nn")
+
+
+def matmul_tn_update(A, B, alpha, beta, out):
+    """out = alpha A^T B + beta out, in place (BLAS's gemm): the epilogue reads and writes each element once."""
+    scalar = np.dtype(out.dtype).type
+    launch_blocked(A, B, out, "tn", matmul_update_epilogue, (scalar(alpha), scalar(beta)))
 
 
 def matmul_nt_naive(A, B, out):

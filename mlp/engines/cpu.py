@@ -114,15 +114,14 @@ def train_epoch(X, labels, targets, sample_weight, output, activation, perm, bat
         # after delta[l] W[l] has been back-propagated through it)
         for l in range(L - 1, -1, -1):
             d = delta[l][:nb]
-            C.matmul_tn(d, A[l][:nb], dW[l])
-            C.bias_grad(d, db[l])
             if l > 0 and keep[l] < 1.0:
                 C.linear_activation_dropout_backward(d, weights[l], Z[l - 1][:nb], activation, masks[l][:nb],
                                                      delta[l - 1][:nb])
             elif l > 0:
                 C.linear_activation_backward(d, weights[l], Z[l - 1][:nb], activation, delta[l - 1][:nb])
-            S.update(rule, weights[l], dW[l], mom_w[l], sq_w[l], biases[l], db[l], mom_b[l], sq_b[l],
-                    lr, momentum, beta_1, beta_2, epsilon, S.alpha_l2(l2[l], alpha, weight), l1[l], step)
+            S.gradient_and_update(rule, d, A[l][:nb], weights[l], dW[l], mom_w[l], sq_w[l], biases[l], db[l],
+                                  mom_b[l], sq_b[l], lr, momentum, beta_1, beta_2, epsilon,
+                                  S.alpha_l2(l2[l], alpha, weight), l1[l], step)
     return epoch_stats[0], n_steps, False
 
 

@@ -197,15 +197,14 @@ def train_epoch_reduced(X, labels, targets, sample_weight, output, activation, p
             vw = _view(VWc[l], n_rows, n_cols)
             dw = _view(dWc[l], n_rows, n_cols)
             d = _view(delta[l], nb, n_rows)
-            C.matmul_tn(d, _view(A[l], nb, n_cols), dw)
-            C.bias_grad(d, dbc[l][:n_rows])
             if l > 0:
                 dp = _view(delta[l - 1], nb, n_cols)
                 C.matmul_nn(d, w, dp)
                 C.activation_scale_backward(dp, _view(Z[l - 1], nb, n_cols), activation,
                                             dp.dtype.type(1.0 / keep[l]), dp)
-            S.update(rule, w, dw, mw, vw, bc[l][:n_rows], dbc[l][:n_rows], Mbc[l][:n_rows], Vbc[l][:n_rows],
-                    lr, momentum, beta_1, beta_2, epsilon, S.alpha_l2(l2[l], alpha, weight), l1[l], step)
+            S.gradient_and_update(rule, d, _view(A[l], nb, n_cols), w, dw, mw, vw, bc[l][:n_rows], dbc[l][:n_rows],
+                                  Mbc[l][:n_rows], Vbc[l][:n_rows], lr, momentum, beta_1, beta_2, epsilon,
+                                  S.alpha_l2(l2[l], alpha, weight), l1[l], step)
             _scatter_params(weights[l], biases[l], mom_w[l], mom_b[l], sq_w[l], sq_b[l],
                             kept[l + 1], n_rows, kept[l], n_cols, w, bc[l], mw, Mbc[l], vw, Vbc[l], n_state)
     return epoch_stats[0], n_steps, False

@@ -6,7 +6,7 @@ layer and the update rule travel as integer codes (``kernels.codes``, ``RULE_COD
 """
 import numpy as np
 
-from kernels import codes, counter_rng, cpu_losses, cpu_updates
+from kernels import codes, counter_rng, cpu_blas, cpu_losses, cpu_updates
 from kernels import cpu_backend as C
 from kernels.codes import EXP_OUTPUT, LOGISTIC_OUTPUT, SOFTMAX
 from kernels.jit import njit
@@ -14,11 +14,11 @@ from kernels.jit import njit
 from .base import UPDATE_RULES
 
 # What these functions compile in: an edit to any must invalidate their cache.
-KERNEL_MODULES = (C, cpu_losses, cpu_updates, counter_rng, codes)
+KERNEL_MODULES = (C, cpu_blas, cpu_losses, cpu_updates, counter_rng, codes)
 
 # The update rules as the compiled epochs take them: a rule's code is its index in UPDATE_RULES.
 RULE_CODES = {rule: code for code, rule in enumerate(UPDATE_RULES)}
-MOMENTUM, NESTEROV, ADAM = (RULE_CODES[rule] for rule in ("momentum", "nesterov", "adam"))
+SGD, MOMENTUM, NESTEROV, ADAM = (RULE_CODES[rule] for rule in ("sgd", "momentum", "nesterov", "adam"))
 
 
 @njit(depends_on=KERNEL_MODULES)
@@ -47,6 +47,25 @@ def update(rule, W, dW, MW, VW, b, db, Mb, Vb, lr, momentum, beta_1, beta_2, eps
         C.layer_sgd_momentum_update(W, dW, MW, b, db, Mb, lr, momentum, l2, l1)
     else:
         C.layer_sgd_update(W, dW, b, db, lr, l2, l1)
+
+
+@njit(depends_on=KERNEL_MODULES)
+def gradient_and_update(rule, delta, A, W, dW, MW, VW, b, db, Mb, Vb, lr, momentum, beta_1, beta_2, epsilon,
+                        l2, l1, step):
+    """One layer's gradients (dW = delta^T A, db) and its step of the update rule, as ``update``.
+
+    Plain SGD without L1 lets BLAS write the step into W (``matmul_tn_update``: W <- (1 - lr l2) W
+    - lr delta^T A), with neither the dW buffer nor a pass over it and W; the other rules need
+    dW on its own. Call it after delta has been back-propagated through W.
+    """
+    if rule == SGD and l1 == 0.0:
+        C.matmul_tn_update(delta, A, -lr, 1.0 - lr * l2, W)
+        C.bias_grad(delta, db)
+        C.sgd_update(b, db, lr, 0.0, 0.0)
+    else:
+        C.matmul_tn(delta, A, dW)
+        C.bias_grad(delta, db)
+        update(rule, W, dW, MW, VW, b, db, Mb, Vb, lr, momentum, beta_1, beta_2, epsilon, l2, l1, step)
 
 
 @njit(depends_on=KERNEL_MODULES)
