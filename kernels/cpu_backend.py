@@ -76,25 +76,25 @@ def synchronize():
 
 
 # ---------------------------------------------------------------- matrix products (BLAS)
-@njit
+@njit(inline="always")
 def matmul_nt(A, B, out):
     """out = A B^T.  A (n, k), B (m, k), out (n, m)."""
     np.dot(A, B.T, out)
 
 
-@njit
+@njit(inline="always")
 def matmul_tn(A, B, out):
     """out = A^T B.  A (n, m), B (n, k), out (m, k)."""
     np.dot(A.T, B, out)
 
 
-@njit
+@njit(inline="always")
 def matmul_nn(A, B, out):
     """out = A B.  A (n, m), B (m, k), out (n, k)."""
     np.dot(A, B, out)
 
 
-@njit
+@njit(inline="always")
 def matmul_tn_update(A, B, alpha, beta, out):
     """out = alpha A^T B + beta out, in place: one BLAS gemm (``kernels.cpu_blas``), no temporary."""
     gemm_tn(A, B, alpha, beta, out)
@@ -184,20 +184,20 @@ def _bias_activation(Z, b, activation, mask, scale, H):
                 H[i, j] = h
 
 
-@njit
+@njit(inline="always")
 def bias_activation_forward(Z, b, activation, H):
     """Z += b in place, H = f(Z).  Z, H (n, d), b (d,)."""
     _bias_activation(Z, b, activation, None, None, H)
 
 
-@njit
+@njit(inline="always")
 def bias_activation_dropout_forward(Z, b, activation, mask, H):
     """Z += b in place, H = f(Z) * mask.  Z, mask, H (n, d), b (d,)."""
     _bias_activation(Z, b, activation, mask, None, H)
 
 
 # ---------------------------------------------------------------- backward
-@njit
+@njit(inline="always")
 def _activation_backward(dH, Z, activation, mask, scale, dZ):
     """dZ = dH * f'(Z), times mask (an array, or None) and times scale (a number, or None); dZ may be dH.
 
@@ -266,13 +266,13 @@ def _activation_backward_loops(dH, Z, activation, mask, scale, dZ):
                 dZ[i, j] = g
 
 
-@njit
+@njit(inline="always")
 def activation_backward(dH, Z, activation, dZ):
     """dZ = dH * f'(Z), relu'(0) = 0.  (n, d); dZ may be dH."""
     _activation_backward(dH, Z, activation, None, None, dZ)
 
 
-@njit
+@njit(inline="always")
 def activation_dropout_backward(dH, Z, activation, mask, dZ):
     """dZ = dH * f'(Z) * mask.  (n, d); dZ may be dH."""
     _activation_backward(dH, Z, activation, mask, None, dZ)
@@ -321,39 +321,44 @@ def dropout_mask(seed, stream, keep, out):
 
 
 # ---------------------------------------------------------------- fused layer kernels
-@njit
+@njit(inline="always")
 def linear_forward(X, W, b, Z):
     """Z = X W^T + b: ``matmul_nt`` then ``bias_add``."""
     matmul_nt(X, W, Z)
     bias_add(Z, b)
 
 
-@njit
+@njit(inline="always")
 def linear_activation_forward(X, W, b, activation, Z, H):
     """Z = X W^T + b, H = f(Z): ``matmul_nt`` then ``bias_activation_forward``."""
     matmul_nt(X, W, Z)
     bias_activation_forward(Z, b, activation, H)
 
 
-@njit
+@njit(inline="always")
 def linear_activation_dropout_forward(X, W, b, activation, mask, Z, H):
     """Z = X W^T + b, H = f(Z) * mask: ``matmul_nt`` then ``bias_activation_dropout_forward``."""
     matmul_nt(X, W, Z)
     bias_activation_dropout_forward(Z, b, activation, mask, H)
 
 
-@njit
+@njit(inline="always")
 def linear_activation_backward(dZ_next, W, Z, activation, dZ):
-    """dZ = (dZ_next W) * f'(Z): ``matmul_nn`` then ``activation_backward`` in place."""
+    """dZ = (dZ_next W) * f'(Z): ``matmul_nn`` then ``activation_backward`` in place.
+
+    In place by construction, so the in-place loops directly: ``_activation_backward``'s run-time
+    test would compile the out-of-place ones into every caller too.
+    """
     matmul_nn(dZ_next, W, dZ)
-    activation_backward(dZ, Z, activation, dZ)
+    _activation_backward_loops(None, Z, activation, None, None, dZ)
 
 
-@njit
+@njit(inline="always")
 def linear_activation_dropout_backward(dZ_next, W, Z, activation, mask, dZ):
-    """dZ = (dZ_next W) * f'(Z) * mask: ``matmul_nn`` then ``activation_dropout_backward`` in place."""
+    """dZ = (dZ_next W) * f'(Z) * mask: ``matmul_nn`` then ``activation_dropout_backward`` in place (the loops
+    directly, as ``linear_activation_backward``)."""
     matmul_nn(dZ_next, W, dZ)
-    activation_dropout_backward(dZ, Z, activation, mask, dZ)
+    _activation_backward_loops(None, Z, activation, mask, None, dZ)
 
 
 # ---------------------------------------------------------------- training-loop kernels
@@ -385,13 +390,13 @@ def gather_minibatch(X, perm, start, out, labels=None, labels_out=None, seed=0, 
 
 
 # ---------------------------------------------------------------- the reduced network
-@njit
+@njit(inline="always")
 def bias_activation_scale_forward(Z, b, activation, scale, H):
     """Z += b in place, H = f(Z) * scale, in one pass (f(Z) rounded first, as the chain then H *= scale)."""
     _bias_activation(Z, b, activation, None, scale, H)
 
 
-@njit
+@njit(inline="always")
 def activation_scale_backward(dH, Z, activation, scale, dZ):
     """dZ = dH * f'(Z) * scale, in one pass.  (n, d); dZ may be dH."""
     _activation_backward(dH, Z, activation, None, scale, dZ)

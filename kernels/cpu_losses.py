@@ -148,28 +148,28 @@ def _accumulate_loss(loss_out, rows, epoch_stats, step):
             epoch_stats[1] = step
 
 
-@njit
+@njit(inline="always")
 def softmax_cross_entropy_accumulate(logits, labels, probs, dlogits, loss_out, epoch_stats, step):
     """``softmax_cross_entropy``, then the epoch's loss bookkeeping in epoch_stats (2,) float64."""
     softmax_cross_entropy(logits, labels, probs, dlogits, loss_out)
     _accumulate_loss(loss_out, logits.shape[0], epoch_stats, step)
 
 
-@njit
+@njit(inline="always")
 def squared_error_accumulate(outputs, targets, doutputs, loss_out, epoch_stats, step):
     """``squared_error``, then the epoch's loss bookkeeping in epoch_stats (2,) float64."""
     squared_error(outputs, targets, doutputs, loss_out)
     _accumulate_loss(loss_out, outputs.shape[0], epoch_stats, step)
 
 
-@njit
+@njit(inline="always")
 def sigmoid_cross_entropy_accumulate(logits, targets, probs, dlogits, loss_out, epoch_stats, step):
     """``sigmoid_cross_entropy``, then the epoch's loss bookkeeping in epoch_stats (2,) float64."""
     sigmoid_cross_entropy(logits, targets, probs, dlogits, loss_out)
     _accumulate_loss(loss_out, logits.shape[0], epoch_stats, step)
 
 
-@njit
+@njit(inline="always")
 def poisson_loss_accumulate(logits, targets, outputs, dlogits, loss_out, epoch_stats, step):
     """``poisson_loss``, then the epoch's loss bookkeeping in epoch_stats (2,) float64."""
     poisson_loss(logits, targets, outputs, dlogits, loss_out)

@@ -150,29 +150,31 @@ def adam_update(P, dP, M, V, step_size, beta_1, beta_2, epsilon, l2, l1):
 
 
 # ---------------------------------------------------------------- whole layers
-@njit
+# The weights go to the update as flat views, as the biases are: one compiled update per rule, not two.
+@njit(inline="always")
 def layer_sgd_update(W, dW, b, db, lr, l2, l1):
     """``sgd_update`` of W (with l2, l1) and of b (without)."""
-    sgd_update(W, dW, lr, l2, l1)
+    sgd_update(W.reshape(W.size), dW.reshape(dW.size), lr, l2, l1)
     sgd_update(b, db, lr, 0.0, 0.0)
 
 
-@njit
+@njit(inline="always")
 def layer_sgd_momentum_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1):
     """``sgd_momentum_update`` of W (with l2, l1) and of b (without)."""
-    sgd_momentum_update(W, dW, VW, lr, momentum, l2, l1)
+    sgd_momentum_update(W.reshape(W.size), dW.reshape(dW.size), VW.reshape(VW.size), lr, momentum, l2, l1)
     sgd_momentum_update(b, db, Vb, lr, momentum, 0.0, 0.0)
 
 
-@njit
+@njit(inline="always")
 def layer_sgd_nesterov_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1):
     """``sgd_nesterov_update`` of W (with l2, l1) and of b (without)."""
-    sgd_nesterov_update(W, dW, VW, lr, momentum, l2, l1)
+    sgd_nesterov_update(W.reshape(W.size), dW.reshape(dW.size), VW.reshape(VW.size), lr, momentum, l2, l1)
     sgd_nesterov_update(b, db, Vb, lr, momentum, 0.0, 0.0)
 
 
-@njit
+@njit(inline="always")
 def layer_adam_update(W, dW, MW, VW, b, db, Mb, Vb, step_size, beta_1, beta_2, epsilon, l2, l1):
     """``adam_update`` of W (with l2, l1) and of b (without)."""
-    adam_update(W, dW, MW, VW, step_size, beta_1, beta_2, epsilon, l2, l1)
+    adam_update(W.reshape(W.size), dW.reshape(dW.size), MW.reshape(MW.size), VW.reshape(VW.size), step_size,
+                beta_1, beta_2, epsilon, l2, l1)
     adam_update(b, db, Mb, Vb, step_size, beta_1, beta_2, epsilon, 0.0, 0.0)

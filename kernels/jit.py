@@ -24,6 +24,14 @@ them recompiles it::
 List the modules whose code ends up in the function, transitively: a
 function calling ``cpu_backend`` names ``counter_rng`` too, since
 ``cpu_backend``'s dropout kernels compile its constants in.
+
+Kernels that only chain other kernels take ``inline="always"``: numba then
+inlines them into a compiled caller before typing instead of compiling each
+into a library of its own, in which LLVM optimises and emits again the
+machine code of everything it calls, once per level of nesting (inlining
+them took the cpu epoch's cold compilation from 18 s to 12 s, 2-core Zen 3,
+measured 2026-11-30). Called from Python they compile as usual; the kernels
+with loops stay functions of their own, compiled once each.
 """
 import hashlib
 import warnings

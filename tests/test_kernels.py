@@ -443,11 +443,11 @@ def test_depends_on_recompiles_a_cached_caller_when_the_module_it_calls_changes(
 
 
 def test_cpu_kernels_name_the_modules_they_compile_in_as_dependencies():
-    """cpu_backend's own kernels compile in counter_rng, codes and cpu_losses (sigmoid); the losses and
-    the updates call nothing outside their own file (numba keys those on it already)."""
-    from kernels import cpu_losses, cpu_updates
+    """cpu_backend's own kernels compile in counter_rng, codes, cpu_losses (sigmoid) and cpu_blas (gemm);
+    the losses and the updates call nothing outside their own file (numba keys those on it already)."""
+    from kernels import cpu_blas, cpu_losses, cpu_updates
     C = kernels.get_backend("cpu")
-    assert C.DEPENDS_ON == (kernels.counter_rng, kernels.codes, cpu_losses)
+    assert C.DEPENDS_ON == (kernels.counter_rng, kernels.codes, cpu_losses, cpu_blas)
     for name in compute_kernels("cpu"):
         module = getattr(C, name).py_func.__module__
         want = {"kernels.cpu_backend": jit.sources_digest(C.DEPENDS_ON), "kernels.cpu_losses": None,

@@ -59,8 +59,8 @@ def train_epoch(X, labels, targets, sample_weight, output, activation, perm, bat
     ----------
     X : (n, d_in) training inputs; ``labels`` (n,) int64 for softmax or
         ``targets`` (n, k) for the other outputs (the other one is a dummy).
-    sample_weight : (n,) float64 weights of the examples (``cpu_steps.weight_rows``), or a
-        (0,) array: every example counts once.
+    sample_weight : (n,) float64 weights of the examples (``cpu_steps.weight_rows``), or None:
+        every example counts once (resolved at compile time: an unweighted epoch has no weighting code).
     output, activation : the codes (``kernels.codes``) of the output layer and the hidden activation.
     perm : (n,) int64, this epoch's order of the examples.
     weights, biases : tuples of L arrays, updated in place.
@@ -101,13 +101,14 @@ def train_epoch(X, labels, targets, sample_weight, output, activation, perm, bat
             C.gather_minibatch(X, perm, start, A[0][:nb], labels, yb[:nb], seed, step * L, keep[0])
         else:
             C.gather_minibatch(X, perm, start, A[0][:nb], None, None, seed, step * L, keep[0])
-            C.gather_minibatch(targets, perm, start, Tb[:nb])
+            # the arguments' types of the call above (keep 1: no mask), so that both share one compiled gather
+            C.gather_minibatch(targets, perm, start, Tb[:nb], None, None, seed, step * L, 1.0)
         _forward(weights, biases, activation, A, Z, masks, nb, keep, seed, step)
         S.output_loss(output, Z[L - 1][:nb], yb[:nb], Tb[:nb], probs[:nb], delta[L - 1][:nb], loss, epoch_stats, s)
         if epoch_stats[1] >= 0.0:
             return epoch_stats[0], s, True
         weight = np.float64(nb)
-        if sample_weight.shape[0] > 0:
+        if sample_weight is not None:
             weight = S.weight_rows(output, Z[L - 1][:nb], yb[:nb], Tb[:nb], sample_weight, perm, start,
                                   delta[L - 1][:nb], loss, epoch_stats)
         # backward and update, last layer first (the update of W[l] must come
@@ -125,7 +126,7 @@ def train_epoch(X, labels, targets, sample_weight, output, activation, perm, bat
     return epoch_stats[0], n_steps, False
 
 
-@njit(depends_on=DEPENDS_ON)
+@njit(depends_on=DEPENDS_ON, inline="always")
 def _forward(weights, biases, activation, A, Z, masks, nb, keep, seed, step):
     """One minibatch's forward pass from A[0]: fused linear(+activation(+dropout)) per layer."""
     L = len(weights)
@@ -157,7 +158,6 @@ class CpuEngine(Engine):
         # the compiled signature takes both kinds of targets: the unused one is a dummy
         self.labels = y if is_softmax else np.zeros(1, np.int64)
         self.targets = np.zeros((1, k), dtype) if is_softmax else y
-        self.weights_arr = np.zeros(0, np.float64) if sample_weight is None else sample_weight
         self.yb = np.empty(batch, np.int64)
         self.Tb = np.empty((batch, k), dtype)
         self.probs = np.empty((batch, k), dtype)
@@ -220,7 +220,7 @@ class CpuEngine(Engine):
         net = self.net
         weights = tuple(net.weights)
         biases = tuple(net.biases)
-        head = (self.X, self.labels, self.targets, self.weights_arr, self.output, self.activation, order, self.batch,
+        head = (self.X, self.labels, self.targets, self.sample_weight, self.output, self.activation, order, self.batch,
                 weights, biases, *self._state_tuples(weights, biases))
         tail = (self.yb, self.Tb, self.probs, self.loss, self.epoch_stats,
                 self.rule_code, float(learning_rate), float(self.momentum), float(self.beta_1), float(self.beta_2),

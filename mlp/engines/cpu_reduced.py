@@ -185,7 +185,7 @@ def train_epoch_reduced(X, labels, targets, sample_weight, output, activation, p
         if epoch_stats[1] >= 0.0:
             return epoch_stats[0], s, True
         weight = np.float64(nb)
-        if sample_weight.shape[0] > 0:
+        if sample_weight is not None:
             weight = S.weight_rows(output, logits, yb[:nb], Tb[:nb], sample_weight, perm, start,
                                   _view(delta[L - 1], nb, n_out), loss, epoch_stats)
         # backward, update and scatter, last layer first

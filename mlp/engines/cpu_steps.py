@@ -21,7 +21,7 @@ RULE_CODES = {rule: code for code, rule in enumerate(UPDATE_RULES)}
 SGD, MOMENTUM, NESTEROV, ADAM = (RULE_CODES[rule] for rule in ("sgd", "momentum", "nesterov", "adam"))
 
 
-@njit(depends_on=KERNEL_MODULES)
+@njit(depends_on=KERNEL_MODULES, inline="always")
 def adam_step_size(learning_rate, beta_1, beta_2, t):
     """``kernels.numpy_backend.adam_step_size``: lr * sqrt(1 - beta_2**t) / (1 - beta_1**t), t >= 1.
 
@@ -31,7 +31,7 @@ def adam_step_size(learning_rate, beta_1, beta_2, t):
     return learning_rate * np.sqrt(1.0 - beta_2 ** tf) / (1.0 - beta_1 ** tf)
 
 
-@njit(depends_on=KERNEL_MODULES)
+@njit(depends_on=KERNEL_MODULES, inline="always")
 def update(rule, W, dW, MW, VW, b, db, Mb, Vb, lr, momentum, beta_1, beta_2, epsilon, l2, l1, step):
     """One layer's step of the update rule (``RULE_CODES``) at global step ``step`` (from 0).
 
@@ -49,7 +49,7 @@ def update(rule, W, dW, MW, VW, b, db, Mb, Vb, lr, momentum, beta_1, beta_2, eps
         C.layer_sgd_update(W, dW, b, db, lr, l2, l1)
 
 
-@njit(depends_on=KERNEL_MODULES)
+@njit(depends_on=KERNEL_MODULES, inline="always")
 def gradient_and_update(rule, delta, A, W, dW, MW, VW, b, db, Mb, Vb, lr, momentum, beta_1, beta_2, epsilon,
                         l2, l1, step):
     """One layer's gradients (dW = delta^T A, db) and its step of the update rule, as ``update``.
@@ -68,7 +68,7 @@ def gradient_and_update(rule, delta, A, W, dW, MW, VW, b, db, Mb, Vb, lr, moment
         update(rule, W, dW, MW, VW, b, db, Mb, Vb, lr, momentum, beta_1, beta_2, epsilon, l2, l1, step)
 
 
-@njit(depends_on=KERNEL_MODULES)
+@njit(depends_on=KERNEL_MODULES, inline="always")
 def output_loss(output, logits, yb, Tb, outputs, dlogits, loss, epoch_stats, s):
     """The output layer's loss kernel (``kernels.codes.OUTPUTS``), with the epoch's bookkeeping.
 
@@ -128,7 +128,7 @@ def weight_rows(output, logits, yb, Tb, sample_weight, perm, start, dlogits, los
     return total
 
 
-@njit(depends_on=KERNEL_MODULES)
+@njit(depends_on=KERNEL_MODULES, inline="always")
 def alpha_l2(l2, alpha, weight):
     """A layer's L2 strength in a minibatch of total ``weight``: l2 + alpha / weight (none at weight 0)."""
     return l2 + alpha / weight if weight > 0 else l2
