@@ -21,6 +21,10 @@ comes and goes skews ratios between benchmarks; ``test_epoch_targets_interleaved
 therefore also times the contenders of the issue's targets round-robin, and
 report.py takes the targets' ratios from it. Under ``--benchmark-disable`` the
 data set has 1,024 rows instead of 60,000.
+
+The contenders and the floor take the network's shape as an argument (``NET``
+by default): bench_sweep.py runs them at every batch size from 32 to 1024 and
+for hidden widths 256 and 1024.
 """
 import statistics
 import time
@@ -48,6 +52,8 @@ INTERLEAVED_ROUNDS = 5
 FLOOR_STEPS_PER_ROUND, SMOKE_FLOOR_STEPS = 100, 2
 DROPOUT_MODES = ("none", "per_sample", "per_batch")
 TORCH_DROPOUT = "torch.nn.Dropout"
+# Adam's usual rate (scikit-learn's default): at plain SGD's 0.05 it can diverge, which ends an epoch early.
+ADAM_LEARNING_RATE = 0.001
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +69,7 @@ class Contender(NamedTuple):
     dropout: str
     new_model: Callable
     train: Callable  # train(model, rows=all) -> something finite to check
+    optimizer: str = "sgd"
 
     def warm_up(self, rows):
         """JIT compilation, first-call set-up: outside every timing."""
@@ -70,16 +77,16 @@ class Contender(NamedTuple):
 
 
 # ------------------------------------------------------------------ the contenders
-def mlp_contender(X, y, backend, batch, dropout, loop_seconds=None):
+def mlp_contender(X, y, backend, batch, dropout, loop_seconds=None, net=NET, optimizer="sgd"):
     """numba-mlp's Trainer; ``loop_seconds`` collects each epoch's time as its History clocks it."""
-    if dropout == "none":
-        config = TrainConfig(epochs=1, batch_size=batch, learning_rate=LEARNING_RATE, seed=0)
-    else:
-        config = TrainConfig(epochs=1, batch_size=batch, learning_rate=LEARNING_RATE,
-                             keep_prob=[KEEP_INPUT, KEEP_HIDDEN], dropout_mode=dropout, seed=0)
+    settings = dict(epochs=1, batch_size=batch, optimizer=optimizer, seed=0,
+                    learning_rate=LEARNING_RATE if optimizer == "sgd" else ADAM_LEARNING_RATE)
+    if dropout != "none":
+        settings.update(keep_prob=[KEEP_INPUT, KEEP_HIDDEN], dropout_mode=dropout)
+    config = TrainConfig(**settings)
 
     def new_model():
-        return MLP(NET, seed=0, dtype=np.float32, backend=backend)
+        return MLP(net, seed=0, dtype=np.float32, backend=backend)
 
     def train(net, rows=len(X)):
         record = Trainer(net, config).fit(X[:rows], y[:rows]).records[0]
@@ -87,17 +94,17 @@ def mlp_contender(X, y, backend, batch, dropout, loop_seconds=None):
         if loop_seconds is not None and rows == len(X):
             loop_seconds.append(record["seconds"])
 
-    return Contender(f"numba-mlp {backend}", dropout, new_model, train)
+    return Contender(f"numba-mlp {backend}", dropout, new_model, train, optimizer)
 
 
-def torch_contender(X, y, batch, dropout):
+def torch_contender(X, y, batch, dropout, net=NET):
     X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
     generator = torch.Generator().manual_seed(0)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def new_model():
         torch.manual_seed(0)
-        layers = [torch.nn.Linear(NET[0], NET[1]), torch.nn.ReLU(), torch.nn.Linear(NET[1], NET[2])]
+        layers = [torch.nn.Linear(net[0], net[1]), torch.nn.ReLU(), torch.nn.Linear(net[1], net[2])]
         if dropout:
             layers.insert(0, torch.nn.Dropout(1 - KEEP_INPUT))
             layers.insert(3, torch.nn.Dropout(1 - KEEP_HIDDEN))
@@ -139,11 +146,12 @@ def sklearn_contender(X, y, batch):
     return Contender("scikit-learn", "none", new_model, train)
 
 
-def gemm_floor_step(backend, batch):
-    """One step's five products on ``backend``'s matmul kernels, checked against NumPy once."""
+def gemm_floor_step(backend, batch, net=NET):
+    """One step's five products for ``net`` = (d_in, hidden, d_out) on ``backend``'s matmul kernels,
+    checked against NumPy once."""
     K = kernels.get_backend(backend)
     rng = np.random.default_rng(0)
-    d_in, d_hidden, d_out = NET
+    d_in, d_hidden, d_out = net
     shapes = {"X": (batch, d_in), "H": (batch, d_hidden), "delta2": (batch, d_out), "delta1": (batch, d_hidden),
               "W1": (d_hidden, d_in), "W2": (d_out, d_hidden)}
     host = {name: rng.standard_normal(shape, dtype=np.float32) for name, shape in shapes.items()}

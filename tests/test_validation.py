@@ -66,6 +66,17 @@ def test_bad_X(net, bad_X, error, match):
         net.loss_and_gradients(bad_X, y)
 
 
+@pytest.mark.parametrize("where", [0, 6, 7, 8, 20])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite_finds_a_bad_value_in_any_chunk(monkeypatch, where, bad):
+    """The chunked check: the first, a middle and the last element of a chunk, and the last chunk (a partial one)."""
+    monkeypatch.setattr(mlp.checks, "FINITE_CHUNK", 7)
+    A = np.random.default_rng(0).standard_normal((3, 7)).astype(np.float32)
+    assert mlp.checks.all_finite(A)
+    A.flat[where] = bad
+    assert not mlp.checks.all_finite(A)
+
+
 @pytest.mark.parametrize("bad_y,error,match", [
     (np.array([0, 1, 2, 0, 1]), ValueError, r"labels must lie in \[0, 2\)"),
     (np.array([0, 1, -1, 0, 1]), ValueError, r"labels must lie in \[0, 2\)"),

@@ -57,8 +57,10 @@ def train_epoch(X, labels, targets, sample_weight, output, activation, perm, bat
 
     Parameters
     ----------
-    X : (n, d_in) training inputs; ``labels`` (n,) int64 for softmax or
-        ``targets`` (n, k) for the other outputs (the other one is a dummy).
+    X : (n, d_in) training inputs; ``labels`` (n,) int64 for softmax (``targets`` None) or
+        ``targets`` (n, k) for the other outputs (``labels`` None). numba resolves ``targets is None``
+        at compile time where targets is None: a classifier's epoch compiles no target loss (a
+        regressor's compiles the softmax branch too, never run).
     sample_weight : (n,) float64 weights of the examples (``cpu_steps.weight_rows``), or None:
         every example counts once (resolved at compile time: an unweighted epoch has no weighting code).
     output, activation : the codes (``kernels.codes``) of the output layer and the hidden activation.
@@ -97,14 +99,18 @@ def train_epoch(X, labels, targets, sample_weight, output, activation, perm, bat
         start = s * batch_size
         nb = min(batch_size, n - start)
         step = step0 + s
-        if output == SOFTMAX:
+        if targets is None:  # softmax, on labels
             C.gather_minibatch(X, perm, start, A[0][:nb], labels, yb[:nb], seed, step * L, keep[0])
         else:
             C.gather_minibatch(X, perm, start, A[0][:nb], None, None, seed, step * L, keep[0])
             # the arguments' types of the call above (keep 1: no mask), so that both share one compiled gather
             C.gather_minibatch(targets, perm, start, Tb[:nb], None, None, seed, step * L, 1.0)
         _forward(weights, biases, activation, A, Z, masks, nb, keep, seed, step)
-        S.output_loss(output, Z[L - 1][:nb], yb[:nb], Tb[:nb], probs[:nb], delta[L - 1][:nb], loss, epoch_stats, s)
+        if targets is None:
+            C.softmax_cross_entropy_accumulate(Z[L - 1][:nb], yb[:nb], probs[:nb], delta[L - 1][:nb], loss,
+                                               epoch_stats, s)
+        else:
+            S.target_loss(output, Z[L - 1][:nb], Tb[:nb], probs[:nb], delta[L - 1][:nb], loss, epoch_stats, s)
         if epoch_stats[1] >= 0.0:
             return epoch_stats[0], s, True
         weight = np.float64(nb)
@@ -155,9 +161,9 @@ class CpuEngine(Engine):
         k = net.n_outputs
         is_softmax = self.output == SOFTMAX
         self.rule_code = S.RULE_CODES[self.rule]
-        # the compiled signature takes both kinds of targets: the unused one is a dummy
-        self.labels = y if is_softmax else np.zeros(1, np.int64)
-        self.targets = np.zeros((1, k), dtype) if is_softmax else y
+        # labels for softmax, targets for the others; the other one None (see ``train_epoch``)
+        self.labels = y if is_softmax else None
+        self.targets = None if is_softmax else y
         self.yb = np.empty(batch, np.int64)
         self.Tb = np.empty((batch, k), dtype)
         self.probs = np.empty((batch, k), dtype)

@@ -8,7 +8,6 @@ mode is "per_batch". Its steps are ``mlp.engines.cpu_steps``'.
 import numpy as np
 
 from kernels import cpu_backend as C
-from kernels.codes import SOFTMAX
 from kernels.jit import njit
 
 from . import cpu_steps as S
@@ -176,12 +175,14 @@ def train_epoch_reduced(X, labels, targets, sample_weight, output, activation, p
                 C.bias_activation_scale_forward(z, bc[l][:n_rows], activation, z.dtype.type(1.0 / keep[l + 1]),
                                                 _view(A[l + 1], nb, n_rows))
         logits = _view(Z[L - 1], nb, n_out)
-        if output == SOFTMAX:
-            _gather_labels(labels, perm, start, yb[:nb])
+        if targets is None:  # softmax, on labels (see ``train_epoch``)
+            if labels is not None:  # always true here, but numba types this branch for targets too
+                _gather_labels(labels, perm, start, yb[:nb])
+            C.softmax_cross_entropy_accumulate(logits, yb[:nb], probs[:nb], _view(delta[L - 1], nb, n_out), loss,
+                                               epoch_stats, s)
         else:
             C.gather_minibatch(targets, perm, start, Tb[:nb])
-        S.output_loss(output, logits, yb[:nb], Tb[:nb], probs[:nb], _view(delta[L - 1], nb, n_out), loss,
-                     epoch_stats, s)
+            S.target_loss(output, logits, Tb[:nb], probs[:nb], _view(delta[L - 1], nb, n_out), loss, epoch_stats, s)
         if epoch_stats[1] >= 0.0:
             return epoch_stats[0], s, True
         weight = np.float64(nb)

@@ -69,15 +69,15 @@ def gradient_and_update(rule, delta, A, W, dW, MW, VW, b, db, Mb, Vb, lr, moment
 
 
 @njit(depends_on=KERNEL_MODULES, inline="always")
-def output_loss(output, logits, yb, Tb, outputs, dlogits, loss, epoch_stats, s):
-    """The output layer's loss kernel (``kernels.codes.OUTPUTS``), with the epoch's bookkeeping.
+def target_loss(output, logits, Tb, outputs, dlogits, loss, epoch_stats, s):
+    """The loss kernel of an output layer trained on (rows, k) targets, with the epoch's bookkeeping.
 
-    yb (rows,) int64 labels for softmax, Tb (rows, k) targets for the others; outputs receives
-    the output activations (softmax, logistic, exp).
+    logistic, exp or identity (``kernels.codes.OUTPUTS``); outputs receives the output activations
+    (logistic, exp). Softmax takes labels instead: the epochs call its kernel themselves, on a branch
+    numba prunes at compile time (their ``targets`` is None then), so a classifier's epoch compiles
+    none of these.
     """
-    if output == SOFTMAX:
-        C.softmax_cross_entropy_accumulate(logits, yb, outputs, dlogits, loss, epoch_stats, s)
-    elif output == LOGISTIC_OUTPUT:
+    if output == LOGISTIC_OUTPUT:
         C.sigmoid_cross_entropy_accumulate(logits, Tb, outputs, dlogits, loss, epoch_stats, s)
     elif output == EXP_OUTPUT:
         C.poisson_loss_accumulate(logits, Tb, outputs, dlogits, loss, epoch_stats, s)
@@ -87,7 +87,7 @@ def output_loss(output, logits, yb, Tb, outputs, dlogits, loss, epoch_stats, s):
 
 @njit(depends_on=KERNEL_MODULES)
 def weight_rows(output, logits, yb, Tb, sample_weight, perm, start, dlogits, loss, epoch_stats):
-    """``mlp.propagation.weight_rows`` on a gathered minibatch, after ``output_loss``; returns the weight sum.
+    """``mlp.propagation.weight_rows`` on a gathered minibatch, after its loss kernel; returns the weight sum.
 
     Row i's weight is sample_weight[perm[start + i]]; dlogits rows are scaled by w_i nb / sum(w), and the
     epoch's loss sum takes the weighted minibatch loss instead of the plain one (while no loss diverged).
