@@ -189,7 +189,8 @@ def test_the_compiled_epochs_are_keyed_on_every_module_they_compile_in():
     assert set(cpu_steps.KERNEL_MODULES) == {cpu_backend, cpu_blas, cpu_losses, cpu_updates, counter_rng, codes}
     kernels_digest = jit.sources_digest(cpu_steps.KERNEL_MODULES)
     epoch_digest = jit.sources_digest(cpu_steps.KERNEL_MODULES + (cpu_steps,))
-    for name in ("update", "gradient_and_update", "target_loss", "weight_rows", "alpha_l2", "adam_step_size"):
+    for name in ("sgd_step", "momentum_step", "adam_step", "gradient_and_update", "target_loss", "weight_rows",
+                 "alpha_l2", "adam_step_size"):
         assert jit.dependency_digest(getattr(cpu_steps, name)) == kernels_digest, name
     for module, name in ((cpu, "train_epoch"), (cpu, "_forward"), (cpu_reduced, "train_epoch_reduced")):
         assert jit.dependency_digest(getattr(module, name)) == epoch_digest, name

@@ -148,7 +148,7 @@ class Engine:
         ``state``: {key: layer l's array} of the rule's optimizer state; ``weight``: the minibatch's
         rows or sample-weight sum (alpha's L2 is divided by it); ``step``: the global step, from 0.
         The numpy and cuda engines call this; the cpu engine's compiled twin is
-        ``mlp.engines.cpu_steps.update``.
+        ``mlp.engines.cpu_steps.gradient_and_update``.
         """
         K, l2, l1 = self.K, self.l2_step(l, weight), self.l1[l]
         if self.rule == "adam":

@@ -66,8 +66,10 @@ def train_epoch(X, labels, targets, sample_weight, output, activation, perm, bat
     output, activation : the codes (``kernels.codes``) of the output layer and the hidden activation.
     perm : (n,) int64, this epoch's order of the examples.
     weights, biases : tuples of L arrays, updated in place.
-    mom_w, mom_b, sq_w, sq_b : tuples of L arrays shaped like the weights / biases:
-        the optimizer state (see ``cpu_steps.update``), updated in place by the rules that have it.
+    mom_w, mom_b, sq_w, sq_b : tuples of L arrays shaped like the weights / biases: the optimizer
+        state (see ``cpu_steps.gradient_and_update``), updated in place; None for state the rule does not have
+        (SGD has none, momentum and Nesterov's no second moment). numba resolves ``x is None`` at
+        compile time where x is None, so an epoch compiles only the rules that have its state.
     A : tuple of L buffers (batch_size, layer_sizes[l]): the layer inputs;
         A[0] receives the gathered (and masked) minibatch.
     Z, delta : tuples of L buffers (batch_size, layer_sizes[l+1]).
@@ -126,9 +128,15 @@ def train_epoch(X, labels, targets, sample_weight, output, activation, perm, bat
                                                      delta[l - 1][:nb])
             elif l > 0:
                 C.linear_activation_backward(d, weights[l], Z[l - 1][:nb], activation, delta[l - 1][:nb])
-            S.gradient_and_update(rule, d, A[l][:nb], weights[l], dW[l], mom_w[l], sq_w[l], biases[l], db[l],
-                                  mom_b[l], sq_b[l], lr, momentum, beta_1, beta_2, epsilon,
-                                  S.alpha_l2(l2[l], alpha, weight), l1[l], step)
+            l2_step = S.alpha_l2(l2[l], alpha, weight)
+            if mom_w is None:  # plain SGD, the one rule without state
+                S.sgd_step(d, A[l][:nb], weights[l], dW[l], biases[l], db[l], lr, l2_step, l1[l])
+            elif sq_w is None:  # momentum or Nesterov's
+                S.momentum_step(rule, d, A[l][:nb], weights[l], dW[l], mom_w[l], biases[l], db[l], mom_b[l], lr,
+                                momentum, l2_step, l1[l])
+            else:  # Adam
+                S.adam_step(d, A[l][:nb], weights[l], dW[l], mom_w[l], sq_w[l], biases[l], db[l], mom_b[l],
+                            sq_b[l], lr, beta_1, beta_2, epsilon, l2_step, l1[l], step)
     return epoch_stats[0], n_steps, False
 
 
@@ -212,14 +220,17 @@ class CpuEngine(Engine):
         self.mask_vec = tuple(np.empty(sizes[j], dtype) for j in range(L))
 
     def _state_tuples(self, weights, biases):
-        """(first W, first b, second W, second b): the rule's state as tuples, the parameters standing in for
-        state it does not have (never touched). Read at every epoch: ``set_optimizer_state`` replaces the arrays."""
+        """(first W, first b, second W, second b): the rule's state as tuples; for state it does not have,
+        None (``train_epoch``) or the parameters as stand-ins, never touched (``train_epoch_reduced``, which
+        gathers and scatters them). Read at every epoch: ``set_optimizer_state`` replaces the arrays."""
         tuples = []
         for keys in (_FIRST[self.rule], _SECOND[self.rule]):
-            if keys is None:
+            if keys is not None:
+                tuples += [tuple(self.state[keys[0]]), tuple(self.state[keys[1]])]
+            elif self.reduced:
                 tuples += [weights, biases]
             else:
-                tuples += [tuple(self.state[keys[0]]), tuple(self.state[keys[1]])]
+                tuples += [None, None]
         return tuples
 
     def run_epoch(self, order, learning_rate, first_step):

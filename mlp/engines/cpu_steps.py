@@ -31,41 +31,55 @@ def adam_step_size(learning_rate, beta_1, beta_2, t):
     return learning_rate * np.sqrt(1.0 - beta_2 ** tf) / (1.0 - beta_1 ** tf)
 
 
+# One layer's gradients (dW = delta^T A, db) and its step of the update rule, by kind of optimizer
+# state; each is called after delta has been back-propagated through W. The full epoch picks one by
+# which state it was given (``mlp.engines.cpu.train_epoch``), so that it compiles only those its rule
+# may need; the reduced epoch, which has stand-ins for every state, calls ``gradient_and_update``.
 @njit(depends_on=KERNEL_MODULES, inline="always")
-def update(rule, W, dW, MW, VW, b, db, Mb, Vb, lr, momentum, beta_1, beta_2, epsilon, l2, l1, step):
-    """One layer's step of the update rule (``RULE_CODES``) at global step ``step`` (from 0).
-
-    MW, Mb: the first moment (velocities; Adam's m), VW, Vb: Adam's v; a rule
-    without them never touches them.
-    """
-    if rule == ADAM:
-        C.layer_adam_update(W, dW, MW, VW, b, db, Mb, Vb, adam_step_size(lr, beta_1, beta_2, step + 1),
-                            beta_1, beta_2, epsilon, l2, l1)
-    elif rule == NESTEROV:
-        C.layer_sgd_nesterov_update(W, dW, MW, b, db, Mb, lr, momentum, l2, l1)
-    elif rule == MOMENTUM:
-        C.layer_sgd_momentum_update(W, dW, MW, b, db, Mb, lr, momentum, l2, l1)
-    else:
-        C.layer_sgd_update(W, dW, b, db, lr, l2, l1)
-
-
-@njit(depends_on=KERNEL_MODULES, inline="always")
-def gradient_and_update(rule, delta, A, W, dW, MW, VW, b, db, Mb, Vb, lr, momentum, beta_1, beta_2, epsilon,
-                        l2, l1, step):
-    """One layer's gradients (dW = delta^T A, db) and its step of the update rule, as ``update``.
-
-    Plain SGD without L1 lets BLAS write the step into W (``matmul_tn_update``: W <- (1 - lr l2) W
-    - lr delta^T A), with neither the dW buffer nor a pass over it and W; the other rules need
-    dW on its own. Call it after delta has been back-propagated through W.
-    """
-    if rule == SGD and l1 == 0.0:
+def sgd_step(delta, A, W, dW, b, db, lr, l2, l1):
+    """Plain SGD. Without L1, BLAS writes the step into W (``matmul_tn_update``: W <- (1 - lr l2) W
+    - lr delta^T A), with neither the dW buffer nor a pass over it and W; the L1 step's clip needs dW."""
+    if l1 == 0.0:
         C.matmul_tn_update(delta, A, -lr, 1.0 - lr * l2, W)
         C.bias_grad(delta, db)
         C.sgd_update(b, db, lr, 0.0, 0.0)
     else:
         C.matmul_tn(delta, A, dW)
         C.bias_grad(delta, db)
-        update(rule, W, dW, MW, VW, b, db, Mb, Vb, lr, momentum, beta_1, beta_2, epsilon, l2, l1, step)
+        C.layer_sgd_update(W, dW, b, db, lr, l2, l1)
+
+
+@njit(depends_on=KERNEL_MODULES, inline="always")
+def momentum_step(rule, delta, A, W, dW, VW, b, db, Vb, lr, momentum, l2, l1):
+    """SGD with momentum, or Nesterov's (``rule``); VW, Vb the velocities."""
+    C.matmul_tn(delta, A, dW)
+    C.bias_grad(delta, db)
+    if rule == NESTEROV:
+        C.layer_sgd_nesterov_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1)
+    else:
+        C.layer_sgd_momentum_update(W, dW, VW, b, db, Vb, lr, momentum, l2, l1)
+
+
+@njit(depends_on=KERNEL_MODULES, inline="always")
+def adam_step(delta, A, W, dW, MW, VW, b, db, Mb, Vb, lr, beta_1, beta_2, epsilon, l2, l1, step):
+    """Adam at global step ``step`` (from 0); MW, Mb and VW, Vb its first and second moments."""
+    C.matmul_tn(delta, A, dW)
+    C.bias_grad(delta, db)
+    C.layer_adam_update(W, dW, MW, VW, b, db, Mb, Vb, adam_step_size(lr, beta_1, beta_2, step + 1),
+                        beta_1, beta_2, epsilon, l2, l1)
+
+
+@njit(depends_on=KERNEL_MODULES, inline="always")
+def gradient_and_update(rule, delta, A, W, dW, MW, VW, b, db, Mb, Vb, lr, momentum, beta_1, beta_2, epsilon,
+                        l2, l1, step):
+    """The step of the update rule (``RULE_CODES``); MW, Mb the first moment (velocities, Adam's m),
+    VW, Vb Adam's v: a rule without them never touches them."""
+    if rule == ADAM:
+        adam_step(delta, A, W, dW, MW, VW, b, db, Mb, Vb, lr, beta_1, beta_2, epsilon, l2, l1, step)
+    elif rule == SGD:
+        sgd_step(delta, A, W, dW, b, db, lr, l2, l1)
+    else:
+        momentum_step(rule, delta, A, W, dW, MW, b, db, Mb, lr, momentum, l2, l1)
 
 
 @njit(depends_on=KERNEL_MODULES, inline="always")
