@@ -310,14 +310,14 @@ def _keep_threshold(keep):
 @njit
 def dropout_mask(seed, stream, keep, out):
     """out = 1/keep where kept, 0 where removed; bit-identical to the reference (see counter_rng)."""
-    key = _stream_key(seed, stream)
+    counter = _stream_key(seed, stream)
     threshold = _keep_threshold(keep)
     scale = out.dtype.type(1.0 / keep)
     zero = out.dtype.type(0)
     flat = out.reshape(out.size)
     for i in range(flat.size):
-        bits = _mix64(key + GOLDEN * (np.uint64(i) + np.uint64(1)))
-        flat[i] = scale if (bits >> SHIFT_TOP24) < threshold else zero
+        counter += GOLDEN  # key + GOLDEN (i + 1), by addition: a 64-bit multiply less per element
+        flat[i] = scale if (_mix64(counter) >> SHIFT_TOP24) < threshold else zero
 
 
 # ---------------------------------------------------------------- fused layer kernels
@@ -371,22 +371,25 @@ def gather_minibatch(X, perm, start, out, labels=None, labels_out=None, seed=0, 
     njit code ``labels`` may be an array or None.  X (N, d), out (rows, d); perm, labels 1-D.
     """
     rows, d = out.shape
-    for i in range(rows):
-        src = perm[start + i]
-        for j in range(d):
-            out[i, j] = X[src, j]
-    if labels is not None:
-        for i in range(rows):
-            labels_out[i] = labels[perm[start + i]]
     if keep < 1.0:
-        key = _stream_key(seed, stream)
+        # one pass: each element taken and masked, its mask value drawn as ``dropout_mask`` draws it
+        counter = _stream_key(seed, stream)
         threshold = _keep_threshold(keep)
         scale = out.dtype.type(1.0 / keep)
         zero = out.dtype.type(0)
         for i in range(rows):
+            src = perm[start + i]
             for j in range(d):
-                bits = _mix64(key + GOLDEN * (np.uint64(i * d + j) + np.uint64(1)))
-                out[i, j] = out[i, j] * (scale if (bits >> SHIFT_TOP24) < threshold else zero)
+                counter += GOLDEN
+                out[i, j] = X[src, j] * (scale if (_mix64(counter) >> SHIFT_TOP24) < threshold else zero)
+    else:
+        for i in range(rows):
+            src = perm[start + i]
+            for j in range(d):
+                out[i, j] = X[src, j]
+    if labels is not None:
+        for i in range(rows):
+            labels_out[i] = labels[perm[start + i]]
 
 
 # ---------------------------------------------------------------- the reduced network
