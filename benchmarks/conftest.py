@@ -1,8 +1,9 @@
 """Benchmark session set-up: one thread count for every pool, and the facts a result needs.
 
 Threads. Each library here has its own pool: OpenBLAS twice (NumPy's and
-SciPy's copy; numba's ``np.dot`` calls SciPy's), numba's parallel layer (the
-``prange`` matmul alternatives), PyTorch's OpenMP and scikit-learn's. They take
+SciPy's copy; the cpu kernels call NumPy's where it is there, see
+``kernels.cpu_blas``), numba's parallel layer (the ``prange`` matmul
+alternatives), PyTorch's OpenMP and scikit-learn's. They take
 turns, never run at once, so each may use every core but no more: with
 ``BENCH_THREADS`` unset that is the cores this process may run on (2 here).
 The smoke pass (``--benchmark-disable``) times nothing and uses one thread:
@@ -31,7 +32,7 @@ import numba
 import numpy as np
 import pytest
 import scipy
-import scipy.linalg  # loads SciPy's OpenBLAS, the one numba's np.dot calls
+import scipy.linalg  # loads SciPy's OpenBLAS (the cpu kernels' fallback, numba's np.dot)
 import sklearn
 import sklearn.neural_network  # loads scikit-learn's OpenMP runtime
 import threadpoolctl

@@ -12,8 +12,8 @@ cached function that does must name this module, ``kernels.cpu_losses``,
 and ``kernels.cpu_updates``, imported here: this module is the backend.
 
 Threads, chosen deliberately on a 2-core machine:
-- the large products call BLAS (``np.dot`` inside njit reaches SciPy's OpenBLAS
-  at full speed on contiguous operands) and BLAS owns the cores;
+- the products call BLAS's gemm (``kernels.cpu_blas``: NumPy's bundled OpenBLAS where
+  it is there, else SciPy's, with its alpha and beta) and BLAS owns the cores;
 - the fused elementwise kernels are serial. They are memory-bound and short
   (tens of microseconds at batch 64): numba's threads on top of BLAS's
   oversubscribed the cores and made a fused step 20x slower here, and
@@ -33,7 +33,7 @@ import numpy as np
 
 from . import codes, counter_rng, cpu_blas, cpu_losses, jit
 from .codes import LOGISTIC, RELU, TANH
-from .cpu_blas import gemm_tn
+from .cpu_blas import gemm_nn, gemm_nt, gemm_tn
 from .counter_rng import GOLDEN, MIX1, MIX2, SHIFT_TOP24
 from .cpu_blocked import matmul_nn_blocked, matmul_nt_blocked, matmul_tn_blocked
 # The losses and the updates live in modules of their own; the backend is this module's namespace.
@@ -79,24 +79,24 @@ def synchronize():
 @njit(inline="always")
 def matmul_nt(A, B, out):
     """out = A B^T.  A (n, k), B (m, k), out (n, m)."""
-    np.dot(A, B.T, out)
+    gemm_nt(A, B, 1.0, 0.0, out)
 
 
 @njit(inline="always")
 def matmul_tn(A, B, out):
     """out = A^T B.  A (n, m), B (n, k), out (m, k)."""
-    np.dot(A.T, B, out)
+    gemm_tn(A, B, 1.0, 0.0, out)
 
 
 @njit(inline="always")
 def matmul_nn(A, B, out):
     """out = A B.  A (n, m), B (m, k), out (n, k)."""
-    np.dot(A, B, out)
+    gemm_nn(A, B, 1.0, 0.0, out)
 
 
 @njit(inline="always")
 def matmul_tn_update(A, B, alpha, beta, out):
-    """out = alpha A^T B + beta out, in place: one BLAS gemm (``kernels.cpu_blas``), no temporary."""
+    """out = alpha A^T B + beta out, in place: one BLAS gemm, no temporary."""
     gemm_tn(A, B, alpha, beta, out)
 
 

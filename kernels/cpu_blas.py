@@ -1,37 +1,80 @@
-"""BLAS's general product with its accumulation, C <- alpha A^T B + beta C, callable from ``njit`` code.
+"""BLAS's general product, C <- alpha op(A) op(B) + beta C, callable from ``njit`` code.
 
-``np.dot`` inside ``njit`` reaches SciPy's OpenBLAS at full speed but only as
-C = A B: BLAS's alpha and beta are not exposed. With them a training step writes
-its weight gradient straight into the weights, W <- (1 - lr l2) W - lr delta^T H,
-and neither the gradient buffer nor a separate update pass over W is needed.
-This module calls SciPy's ``cython_blas`` ``sgemm`` / ``dgemm`` (the OpenBLAS
-``np.dot`` uses) through their addresses, as numba's own ``np.dot`` does.
+The cpu backend's products (``kernels.cpu_backend``'s ``matmul_*``) call it, for two reasons:
 
-BLAS takes every argument by reference, so each scalar is stored in a slot on the
-calling function's stack (``_address_of``): no allocation, the product can run
-inside a compiled training loop.
+* alpha and beta. ``np.dot`` inside ``njit`` computes only C = A B; with BLAS's own
+  accumulation a training step writes its weight gradient straight into the weights,
+  W <- (1 - lr l2) W - lr delta^T H, and neither the gradient buffer nor a separate
+  update pass over W is needed (``gemm_tn``).
+* the faster OpenBLAS. A process that imports NumPy and SciPy holds two OpenBLAS
+  builds: NumPy's wheels bundle their own (``numpy.libs/libscipy_openblas64_*``, 64-bit
+  integers) and SciPy's ``cython_blas`` (which numba's ``np.dot`` calls) another. On
+  2026-11-30 NumPy's 0.3.31 took 166 us for the forward product of 784-256-10 at
+  batch 64 where SciPy's 0.3.30 took 201 us (2-core Zen 3). NumPy's is used when it
+  is there (Linux wheels); SciPy's otherwise, or when ``NUMBA_MLP_BLAS=scipy``.
+
+The routine is called by a symbol name registered with LLVM at import, not by an address
+baked into the code, which numba refuses to cache on disk. Which library was bound is part
+of every cache key (``CACHE_KEY``, see ``kernels.jit``): code compiled for one library's
+integer width is never loaded against the other. BLAS takes every argument by reference,
+so each scalar is stored in a slot on the calling function's stack (``_address_of``): no
+allocation, a product can run inside a compiled training loop.
 """
+import ctypes
+import functools
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 from llvmlite import binding, ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import get_cython_function_address, intrinsic
 
-from .jit import njit
+from . import jit
 
 _VOID_POINTER = ir.IntType(8).as_pointer()
 _NO_TRANSPOSE, _TRANSPOSE = np.int8(ord("N")), np.int8(ord("T"))
 
 
-def _blas_routine(name):
-    """An intrinsic calling ``scipy.linalg.cython_blas.<name>`` with 13 pointer arguments (?gemm's).
+def _numpy_openblas():
+    """(file name, sgemm address, dgemm address) of NumPy's bundled OpenBLAS (64-bit integers), or None."""
+    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    for path in sorted(libs.glob("libscipy_openblas64_*.so*")):
+        try:
+            library = ctypes.CDLL(str(path))
+            return path.name, *(ctypes.cast(getattr(library, f"scipy_{t}gemm_64_"), ctypes.c_void_p).value
+                                for t in "sd")
+        except (OSError, AttributeError):
+            continue
+    return None
 
-    The routine is called by a symbol name registered with LLVM at import, not by an address
-    baked into the code (a ctypes function pointer), which numba refuses to cache on disk.
+
+def _bind_gemm():
+    """(cache key, 64-bit integers?) after registering the chosen library's sgemm and dgemm with LLVM.
+
+    ``NUMBA_MLP_BLAS=scipy`` in the environment picks SciPy's even where NumPy's is there.
     """
-    symbol = f"numba_mlp_cython_blas_{name}"
-    binding.add_symbol(symbol, get_cython_function_address("scipy.linalg.cython_blas", name))
+    found = None if os.environ.get("NUMBA_MLP_BLAS") == "scipy" else _numpy_openblas()
+    if found is not None:
+        name, sgemm, dgemm = found
+        key, ilp64 = f"numpy's OpenBLAS {name}", True
+    else:
+        sgemm, dgemm = (get_cython_function_address("scipy.linalg.cython_blas", f"{t}gemm") for t in "sd")
+        key, ilp64 = "scipy.linalg.cython_blas", False
+    binding.add_symbol("numba_mlp_sgemm", sgemm)
+    binding.add_symbol("numba_mlp_dgemm", dgemm)
+    return key, ilp64
 
+
+# Hashed into the cache key of every compiled function that calls this module (``kernels.jit``).
+CACHE_KEY, _ILP64 = _bind_gemm()
+njit = functools.partial(jit.njit, depends_on=(sys.modules[__name__],))
+
+
+def _blas_routine(symbol):
+    """An intrinsic calling ``symbol`` with 13 pointer arguments (?gemm's)."""
     @intrinsic
     def routine(typingctx, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         def codegen(context, builder, signature, args):
@@ -45,8 +88,8 @@ def _blas_routine(name):
 
 
 # ?gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc): Fortran, every argument a pointer.
-_sgemm = _blas_routine("sgemm")
-_dgemm = _blas_routine("dgemm")
+_sgemm = _blas_routine("numba_mlp_sgemm")
+_dgemm = _blas_routine("numba_mlp_dgemm")
 
 
 @intrinsic
@@ -67,6 +110,14 @@ def _data(typingctx, array):
     return types.voidptr(array), codegen
 
 
+@njit(inline="always")  # inlined: the slot must be in the caller's frame
+def _integer(value):
+    """A pointer to ``value`` as the library's integer (64-bit for NumPy's OpenBLAS, 32-bit for SciPy's)."""
+    if _ILP64:
+        return _address_of(np.int64(value))
+    return _address_of(np.int32(value))
+
+
 @njit
 def _leading_dimension(a):
     """Row stride of a 2-D array in elements; ValueError unless its rows are contiguous."""
@@ -76,29 +127,57 @@ def _leading_dimension(a):
 
 
 @njit
-def gemm_tn(A, B, alpha, beta, out):
-    """out = alpha A^T B + beta out, in place, by one call to BLAS.  A (n, m), B (n, k), out (m, k).
+def _gemm(trans_left, trans_right, rows, cols, depth, alpha, left, right, beta, out):
+    """Column-major out (rows, cols) = alpha op(left) op(right) + beta out, on row-major arrays' memory.
 
-    Row-major arrays read as column-major are their transposes, so this is the column-major
-    out^T (k, m) = alpha B^T(k, n) A(n, m) + beta out^T: gemm("N", "T") on the same memory.
-    The arrays share one float dtype, rows contiguous; beta = 0 ignores out's old values.
+    A row-major array read as column-major is its transpose; the callers below pass the
+    operands in the order and with the flags that make this the row-major product they name.
     """
+    if out.itemsize != left.itemsize or out.itemsize != right.itemsize:
+        raise TypeError("gemm: the operands must share one float dtype")
+    if rows == 0 or cols == 0:
+        return
+    args = (_address_of(_TRANSPOSE if trans_left else _NO_TRANSPOSE),
+            _address_of(_TRANSPOSE if trans_right else _NO_TRANSPOSE), _integer(rows), _integer(cols),
+            _integer(depth))
+    lda, ldb, ldc = _integer(_leading_dimension(left)), _integer(_leading_dimension(right)), \
+        _integer(_leading_dimension(out))
+    if out.itemsize == 4:  # float32; else float64
+        _sgemm(*args, _address_of(np.float32(alpha)), _data(left), lda, _data(right), ldb,
+               _address_of(np.float32(beta)), _data(out), ldc)
+    else:
+        _dgemm(*args, _address_of(np.float64(alpha)), _data(left), lda, _data(right), ldb,
+               _address_of(np.float64(beta)), _data(out), ldc)
+
+
+@njit
+def gemm_nt(A, B, alpha, beta, out):
+    """out = alpha A B^T + beta out, in place.  A (n, k), B (m, k), out (n, m); rows contiguous.
+
+    beta = 0 ignores out's old values (NaN included), as BLAS does.
+    """
+    n, k = A.shape
+    m = B.shape[0]
+    if B.shape[1] != k or out.shape[0] != n or out.shape[1] != m:
+        raise ValueError("gemm_nt: shapes do not agree: A (n, k), B (m, k), out (n, m)")
+    _gemm(True, False, m, n, k, alpha, B, A, beta, out)  # column-major out^T (m, n) = B (m, k) A^T
+
+
+@njit
+def gemm_tn(A, B, alpha, beta, out):
+    """out = alpha A^T B + beta out, in place.  A (n, m), B (n, k), out (m, k); rows contiguous."""
     n, m = A.shape
     k = B.shape[1]
     if B.shape[0] != n or out.shape[0] != m or out.shape[1] != k:
         raise ValueError("gemm_tn: shapes do not agree: A (n, m), B (n, k), out (m, k)")
-    if A.itemsize != out.itemsize or B.itemsize != out.itemsize:
-        raise TypeError("gemm_tn: A, B and out must share one float dtype")
-    if m == 0 or k == 0:
-        return
-    args = (_address_of(_NO_TRANSPOSE), _address_of(_TRANSPOSE),
-            _address_of(np.int32(k)), _address_of(np.int32(m)), _address_of(np.int32(n)))
-    ldb = _address_of(np.int32(_leading_dimension(B)))
-    lda = _address_of(np.int32(_leading_dimension(A)))
-    ldc = _address_of(np.int32(_leading_dimension(out)))
-    if out.itemsize == 4:  # float32; else float64
-        _sgemm(*args, _address_of(np.float32(alpha)), _data(B), ldb, _data(A), lda,
-               _address_of(np.float32(beta)), _data(out), ldc)
-    else:
-        _dgemm(*args, _address_of(np.float64(alpha)), _data(B), ldb, _data(A), lda,
-               _address_of(np.float64(beta)), _data(out), ldc)
+    _gemm(False, True, k, m, n, alpha, B, A, beta, out)  # column-major out^T (k, m) = B^T (k, n) A (n, m)
+
+
+@njit
+def gemm_nn(A, B, alpha, beta, out):
+    """out = alpha A B + beta out, in place.  A (n, m), B (m, k), out (n, k); rows contiguous."""
+    n, m = A.shape
+    k = B.shape[1]
+    if B.shape[0] != m or out.shape[0] != n or out.shape[1] != k:
+        raise ValueError("gemm_nn: shapes do not agree: A (n, m), B (m, k), out (n, k)")
+    _gemm(False, False, k, n, m, alpha, B, A, beta, out)  # column-major out^T (k, n) = B^T (k, m) A^T (m, n)

@@ -43,11 +43,17 @@ _warned = False
 
 
 def sources_digest(modules):
-    """SHA-256 of the source files of ``modules`` (module objects), in order, as hex."""
+    """SHA-256 of the source files of ``modules`` (module objects), in order, as hex.
+
+    A module's ``CACHE_KEY`` string, where it has one, is hashed with its source: what the
+    module decided at import that its compiled code depends on (``kernels.cpu_blas``: which
+    BLAS library it bound).
+    """
     hasher = hashlib.sha256()
     for module in modules:
         with open(module.__file__, "rb") as source:
             hasher.update(source.read())
+        hasher.update(getattr(module, "CACHE_KEY", "").encode())
     return hasher.hexdigest()
 
 

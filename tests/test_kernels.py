@@ -457,3 +457,40 @@ def test_cpu_kernels_name_the_modules_they_compile_in_as_dependencies():
         "kernels.cpu_backend", "kernels.cpu_losses", "kernels.cpu_updates"}
     for module in (cpu_losses, cpu_updates):  # nothing from another kernel module is compiled in
         assert "from ." not in open(module.__file__).read().replace("from . import jit", "")
+
+
+# ---------------------------------------------------------------- the cpu backend's BLAS
+def test_cpu_products_refuse_operands_whose_rows_are_not_contiguous():
+    C = kernels.get_backend("cpu")
+    A = np.ones((8, 6), np.float32)
+    with pytest.raises(ValueError, match="rows must be contiguous"):
+        C.matmul_nt(A[:, ::2], np.ones((5, 3), np.float32), np.empty((8, 5), np.float32))
+
+
+def test_the_bound_blas_library_is_part_of_the_cache_key(monkeypatch):
+    """Code compiled against one library's integer width must never load against the other's."""
+    from kernels import cpu_blas
+    before = jit.sources_digest([cpu_blas])
+    monkeypatch.setattr(cpu_blas, "CACHE_KEY", cpu_blas.CACHE_KEY + " (another library)")
+    assert jit.sources_digest([cpu_blas]) != before
+
+
+def test_cpu_products_on_scipys_blas(tmp_path):
+    """NUMBA_MLP_BLAS=scipy binds SciPy's cython_blas (32-bit integers): the products still match NumPy."""
+    script = (
+        "import numpy as np\n"
+        "from kernels import cpu_backend as C, cpu_blas\n"
+        "assert cpu_blas.CACHE_KEY == 'scipy.linalg.cython_blas', cpu_blas.CACHE_KEY\n"
+        "rng = np.random.default_rng(0)\n"
+        "for dt in (np.float32, np.float64):\n"
+        "    A, B = rng.standard_normal((7, 257)).astype(dt), rng.standard_normal((33, 257)).astype(dt)\n"
+        "    out = np.full((7, 33), np.nan, dt); C.matmul_nt(A, B, out)\n"
+        "    np.testing.assert_allclose(out, A @ B.T, rtol=1e-4)\n"
+        "    W = rng.standard_normal((257, 33)).astype(dt); want = 0.5 * W - 0.1 * (A.T @ out)\n"
+        "    C.matmul_tn_update(A, out, -0.1, 0.5, W)\n"
+        "    assert np.abs(W - want).max() <= 1e-4 * np.abs(want).max()\n"
+        "print('ok')\n")
+    environment = dict(os.environ, NUMBA_MLP_BLAS="scipy", NUMBA_CACHE_DIR=str(tmp_path))
+    finished = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=environment, capture_output=True,
+                              text=True)
+    assert finished.returncode == 0 and finished.stdout.strip() == "ok", finished.stderr

@@ -51,7 +51,7 @@ def limited_threads(threads):
     """BLAS on at most ``threads`` threads and numba's own parallel loops on one, while the block runs.
 
     None leaves both as they are. numba's parallel loops (``prange``) are not
-    on the default path, BLAS (``np.dot`` in the kernels) is; its thread count
+    on the default path, BLAS (the kernels' products) is; its thread count
     changes the order of floating-point sums, so a trial reproduces to the bit
     only with the same count.
     """
@@ -62,8 +62,8 @@ def limited_threads(threads):
         from threadpoolctl import threadpool_limits
     except ImportError:
         raise ImportError(f"limiting the threads of a trial needs threadpoolctl: {PARALLEL_EXTRA_HINT}") from None
-    # np.dot inside numba calls SciPy's OpenBLAS, which is loaded on first use; threadpoolctl
-    # limits only libraries already loaded, so load it now or the first trial runs unlimited.
+    # The cpu kernels call NumPy's OpenBLAS or SciPy's (kernels.cpu_blas), SciPy's loaded on first use;
+    # threadpoolctl limits only libraries already loaded, so load it now or the first trial runs unlimited.
     import scipy.linalg.cython_blas  # noqa: F401
 
     numba_threads = numba.get_num_threads()
