@@ -291,12 +291,12 @@ def _verdict_above(measured, target):
     return f"**missed** ({measured:.3f}× ≤ {target}×)"
 
 
-def _verdict_at_most(measured, target):
+def _verdict_at_most(measured, target, unit="×"):
     if measured is None:
         return "not measured"
     if measured <= target:
-        return f"**met** ({measured:.3f}× ≤ {target}×)"
-    return f"**missed** by {_percent(measured / target - 1)} ({measured:.3f}× > {target}×)"
+        return f"**met** ({measured:.3f}{unit} ≤ {target}{unit})"
+    return f"**missed** by {_percent(measured / target - 1)} ({measured:.3f}{unit} > {target}{unit})"
 
 
 def _worst(rows, value):
@@ -389,7 +389,8 @@ def target_rows(results):
                  _naming(_verdict_at_most(worst, ESTIMATOR_MAX_RATIO), row and row.where), "sweep"))
     for cache, limit in JIT_MAX_SECONDS.items():
         jit = results.first_train_jit(cache)
-        rows.append((f"the first `mlp train` ({cache} numba cache): JIT ≤ {limit:g} s", _verdict_at_most(jit, limit),
+        rows.append((f"the first `mlp train` ({cache} numba cache): JIT ≤ {limit:g} s",
+                     _verdict_at_most(jit, limit, unit=" s"),
                      "jit probe" if jit is not None else "—"))
     for kernel, group, variants in fused_target_cases(results):
         speedup = ratio(results.median(variants["numpy"]), results.median(variants["cpu"]))

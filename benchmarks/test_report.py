@@ -69,8 +69,8 @@ def test_report_writes_markdown_and_chart(results_json, tmp_path):
     (floor, larger_batch, torch, torch_512, numpy, per_sample, per_batch, per_batch_vs_none, adam, estimator,
      jit_cold, jit_cached, bias_relu, relu) = verdicts
     # the JIT share of the run (10.5 s), not the whole process or the whole mlp train call
-    assert jit_cold.startswith("**missed** by 5.0%") and "10.500" in jit_cold
-    assert jit_cached.startswith("**met**") and "0.200" in jit_cached
+    assert jit_cold.startswith("**missed** by 5.0%") and "(10.500 s > 10.0 s)" in jit_cold
+    assert jit_cached.startswith("**met**") and "(0.200 s ≤ 1.0 s)" in jit_cached
     assert "| train | cold | 12.000 | 0.3 | 11.5 | 10.5 | — |" in text
     assert floor.startswith("**met**") and "1.111×" in floor
     assert torch.startswith("**met**") and "3.000×" in torch
