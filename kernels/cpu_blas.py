@@ -127,27 +127,35 @@ def _leading_dimension(a):
 
 
 @njit
-def _gemm(trans_left, trans_right, rows, cols, depth, alpha, left, right, beta, out):
-    """Column-major out (rows, cols) = alpha op(left) op(right) + beta out, on row-major arrays' memory.
+def _gemm(trans_left, trans_right, rows, cols, depth, alpha, left, lda, right, ldb, beta, out, ldc, single):
+    """Column-major out (rows, cols) = alpha op(left) op(right) + beta out: ?gemm on data pointers.
 
-    A row-major array read as column-major is its transpose; the callers below pass the
+    ``trans_*``: BLAS's "N" or "T" (``_NO_TRANSPOSE``, ``_TRANSPOSE``); ``single``: float32, else
+    float64. A row-major array read as column-major is its transpose; the callers below pass the
     operands in the order and with the flags that make this the row-major product they name.
+    Pointers and integers, not arrays, so that one compilation serves every caller (one per
+    array type cost half a second each of a first fit's JIT). The wrappers stay functions of their
+    own: inlined into the epoch's many call sites they doubled its compile time.
     """
-    if out.itemsize != left.itemsize or out.itemsize != right.itemsize:
-        raise TypeError("gemm: the operands must share one float dtype")
     if rows == 0 or cols == 0:
         return
-    args = (_address_of(_TRANSPOSE if trans_left else _NO_TRANSPOSE),
-            _address_of(_TRANSPOSE if trans_right else _NO_TRANSPOSE), _integer(rows), _integer(cols),
-            _integer(depth))
-    lda, ldb, ldc = _integer(_leading_dimension(left)), _integer(_leading_dimension(right)), \
-        _integer(_leading_dimension(out))
-    if out.itemsize == 4:  # float32; else float64
-        _sgemm(*args, _address_of(np.float32(alpha)), _data(left), lda, _data(right), ldb,
-               _address_of(np.float32(beta)), _data(out), ldc)
+    args = (_address_of(trans_left), _address_of(trans_right), _integer(rows), _integer(cols), _integer(depth))
+    if single:
+        _sgemm(*args, _address_of(np.float32(alpha)), left, _integer(lda), right, _integer(ldb),
+               _address_of(np.float32(beta)), out, _integer(ldc))
     else:
-        _dgemm(*args, _address_of(np.float64(alpha)), _data(left), lda, _data(right), ldb,
-               _address_of(np.float64(beta)), _data(out), ldc)
+        _dgemm(*args, _address_of(np.float64(alpha)), left, _integer(lda), right, _integer(ldb),
+               _address_of(np.float64(beta)), out, _integer(ldc))
+
+
+@njit(inline="always")
+def _call(trans_left, trans_right, rows, cols, depth, alpha, left, right, beta, out):
+    """``_gemm`` on three row-major arrays of one float dtype, rows contiguous."""
+    if out.itemsize != left.itemsize or out.itemsize != right.itemsize:
+        raise TypeError("gemm: the operands must share one float dtype")
+    _gemm(trans_left, trans_right, rows, cols, depth, np.float64(alpha), _data(left), _leading_dimension(left),
+          _data(right), _leading_dimension(right), np.float64(beta), _data(out), _leading_dimension(out),
+          out.itemsize == 4)
 
 
 @njit
@@ -160,7 +168,8 @@ def gemm_nt(A, B, alpha, beta, out):
     m = B.shape[0]
     if B.shape[1] != k or out.shape[0] != n or out.shape[1] != m:
         raise ValueError("gemm_nt: shapes do not agree: A (n, k), B (m, k), out (n, m)")
-    _gemm(True, False, m, n, k, alpha, B, A, beta, out)  # column-major out^T (m, n) = B (m, k) A^T
+    # column-major out^T (m, n) = B (m, k) A^T (k, n)
+    _call(_TRANSPOSE, _NO_TRANSPOSE, m, n, k, alpha, B, A, beta, out)
 
 
 @njit
@@ -170,7 +179,8 @@ def gemm_tn(A, B, alpha, beta, out):
     k = B.shape[1]
     if B.shape[0] != n or out.shape[0] != m or out.shape[1] != k:
         raise ValueError("gemm_tn: shapes do not agree: A (n, m), B (n, k), out (m, k)")
-    _gemm(False, True, k, m, n, alpha, B, A, beta, out)  # column-major out^T (k, m) = B^T (k, n) A (n, m)
+    # column-major out^T (k, m) = B^T (k, n) A (n, m)
+    _call(_NO_TRANSPOSE, _TRANSPOSE, k, m, n, alpha, B, A, beta, out)
 
 
 @njit
@@ -180,4 +190,5 @@ def gemm_nn(A, B, alpha, beta, out):
     k = B.shape[1]
     if B.shape[0] != m or out.shape[0] != n or out.shape[1] != k:
         raise ValueError("gemm_nn: shapes do not agree: A (n, m), B (m, k), out (n, k)")
-    _gemm(False, False, k, n, m, alpha, B, A, beta, out)  # column-major out^T (k, n) = B^T (k, m) A^T (m, n)
+    # column-major out^T (k, n) = B^T (k, m) A^T (m, n)
+    _call(_NO_TRANSPOSE, _NO_TRANSPOSE, k, n, m, alpha, B, A, beta, out)
