@@ -46,6 +46,7 @@ from sklearn.exceptions import ConvergenceWarning
 from bench_training import (NET, SMOKE_FLOOR_STEPS, SMOKE_ROWS, WARMUP_ROWS, Contender, gemm_floor_step,
                             mlp_contender, torch_contender)
 from cases import LEARNING_RATE
+from machine_load import busy_ticks, others_share
 from mlp import MLPClassifier
 from mlp.datasets import make_synthetic
 
@@ -78,19 +79,6 @@ class Shape(NamedTuple):
     def steps_per_epoch(self):
         """As the floor counts them: the last, partial minibatch counts for its share of a full one."""
         return self.rows / self.batch
-
-
-def busy_ticks():
-    """(clock ticks all CPUs spent busy outside this process, all ticks) so far, from /proc; None where unreadable."""
-    try:
-        with open("/proc/stat") as f:
-            system = [int(t) for t in f.readline().split()[1:]]
-        with open("/proc/self/stat") as f:
-            own = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    idle = system[3] + system[4]  # idle + iowait
-    return sum(system) - idle - int(own[11]) - int(own[12]), sum(system)  # minus own utime + stime
 
 
 def estimator_contender(X, y, hidden, batch):
@@ -185,20 +173,18 @@ def test_epoch_sweep_interleaved(benchmark, data, smoke):
         for run in runs:
             run.warm_up()
 
-    others_share = []  # per round: the fraction of all CPUs' time other processes used
+    shares = []  # per round: the fraction of all CPUs' time other processes used
 
     def all_rounds():
         for round_number in range(rounds):
             before = busy_ticks()
             for run in runs:
                 run.run_round(round_number, smoke)
-            after = busy_ticks()
-            others_share.append(None if before is None or after is None else
-                                max(0, after[0] - before[0]) / max(1, after[1] - before[1]))
+            shares.append(others_share(before, busy_ticks()))
 
     benchmark.group = "epoch sweep 784-H-10, cpu vs estimator vs GEMM floor, interleaved"
     benchmark.pedantic(all_rounds, rounds=1, iterations=1)
     shapes = [run.summary() for run in runs]
-    benchmark.extra_info.update(role="epoch_sweep", rounds=rounds, others_cpu_share=others_share, shapes=shapes)
+    benchmark.extra_info.update(role="epoch_sweep", rounds=rounds, others_cpu_share=shares, shapes=shapes)
     for shape in shapes:
         assert all(len(e["seconds"]) == rounds and e["median"] > 0 for e in shape["epochs"]), shape

@@ -39,6 +39,7 @@ import threadpoolctl
 import torch
 
 import kernels
+from machine_load import busy_ticks, others_share
 
 BENCH_THREADS = int(os.environ.get("BENCH_THREADS", len(os.sched_getaffinity(0))))
 SMOKE_THREADS = 1
@@ -69,27 +70,10 @@ def thread_limits(smoke):
 
 
 def others_cpu_share(seconds=1.0):
-    """Fraction of all CPUs' time that other processes used during ``seconds``, or None.
-
-    A 2-thread BLAS call stalls for a scheduler slice whenever another process
-    holds a core (here a 64x784 product went from 0.2 ms to 30 ms), so a run
-    taken while this is well above 0 does not measure the code. This
-    process's own threads (BLAS and OpenMP workers still spinning) are subtracted."""
-    def ticks():
-        with open("/proc/stat") as f:
-            system = [int(t) for t in f.readline().split()[1:]]
-        with open("/proc/self/stat") as f:
-            own = f.read().rsplit(")", 1)[1].split()
-        idle = system[3] + system[4]  # idle + iowait
-        return sum(system) - idle - int(own[11]) - int(own[12]), sum(system)  # minus own utime + stime
-
-    try:
-        busy0, total0 = ticks()
-        time.sleep(seconds)
-        busy1, total1 = ticks()
-    except OSError:
-        return None
-    return max(0, busy1 - busy0) / max(1, total1 - total0)
+    """Fraction of all CPUs' time that other processes used during ``seconds``, or None (``machine_load``)."""
+    before = busy_ticks()
+    time.sleep(seconds)
+    return others_share(before, busy_ticks())
 
 
 _CPUINFO_KEYS = {"model name": "model", "cpu family": "family", "model": "model_number", "stepping": "stepping"}

@@ -187,3 +187,12 @@ def test_report_refuses_a_run_without_timings(tmp_path):
     path.write_text(json.dumps({"benchmarks": [{"group": "g", "stats": None, "extra_info": {"role": "kernel"}}]}))
     with pytest.raises(SystemExit, match="benchmark-disable"):
         report.main([str(path), "--markdown", str(tmp_path / "r.md"), "--png", str(tmp_path / "r.png")])
+
+
+def test_others_share_is_the_busy_fraction_between_two_readings():
+    from machine_load import busy_ticks, others_share
+    assert others_share((100, 1000), (150, 1200)) == 0.25
+    assert others_share((100, 1000), (90, 1200)) == 0.0  # this process's ticks subtracted can overshoot
+    assert others_share(None, (150, 1200)) is None
+    reading = busy_ticks()
+    assert reading is None or (reading[1] > 0 and reading[0] <= reading[1])
