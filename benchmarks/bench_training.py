@@ -38,6 +38,7 @@ import torch
 import kernels
 from cases import KEEP_HIDDEN, KEEP_INPUT, LEARNING_RATE, benchmark_backends
 from mlp import MLP, TrainConfig, Trainer
+from mlp import gemm_floor as floor
 from mlp.datasets import make_synthetic
 from mlp.engines import engine_class
 
@@ -147,31 +148,11 @@ def sklearn_contender(X, y, batch):
 
 
 def gemm_floor_step(backend, batch, net=NET):
-    """One step's five products for ``net`` = (d_in, hidden, d_out) on ``backend``'s matmul kernels,
-    checked against NumPy once."""
-    K = kernels.get_backend(backend)
-    rng = np.random.default_rng(0)
-    d_in, d_hidden, d_out = net
-    shapes = {"X": (batch, d_in), "H": (batch, d_hidden), "delta2": (batch, d_out), "delta1": (batch, d_hidden),
-              "W1": (d_hidden, d_in), "W2": (d_out, d_hidden)}
-    host = {name: rng.standard_normal(shape, dtype=np.float32) for name, shape in shapes.items()}
-    X, H, delta2, delta1, W1, W2 = (K.to_device(host[name]) for name in shapes)
-    Z1, Z2, dW1, dW2, back = (K.empty(shape, np.float32) for shape in
-                              ((batch, d_hidden), (batch, d_out), (d_hidden, d_in), (d_out, d_hidden),
-                               (batch, d_hidden)))
-
-    def step():
-        K.matmul_nt(X, W1, Z1)
-        K.matmul_nt(H, W2, Z2)
-        K.matmul_tn(delta2, H, dW2)
-        K.matmul_nn(delta2, W2, back)
-        K.matmul_tn(delta1, X, dW1)
-        K.synchronize()
-
-    step()
-    x, h, d2, d1, w1, w2 = host.values()
-    for got, want in ((Z1, x @ w1.T), (Z2, h @ w2.T), (dW2, d2.T @ h), (back, d2 @ w2), (dW1, d1.T @ x)):
-        np.testing.assert_allclose(K.to_host(got), want, rtol=1e-4, atol=2e-3)
+    """One step's five products for ``net`` = (d_in, hidden, d_out) on ``backend``'s matmul kernels
+    (``mlp.gemm_floor``), checked against NumPy once."""
+    step, check = floor.gemm_floor_step(backend, batch, net)
+    for got, want in check():
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3)
     return step
 
 

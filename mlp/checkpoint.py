@@ -24,9 +24,10 @@ from .engines import OPTIMIZER_STATE
 from .history import History
 
 CHECKPOINT_KIND = "numba-mlp-trainer-checkpoint"
-# The config fields that must match to resume (epochs, patience and early_stopping may change).
+# The config fields that must match to resume (epochs, patience and early_stopping may change, except
+# under the cosine schedule, whose rates depend on the number of epochs).
 RESUME_FIXED = ("batch_size", "learning_rate", "optimizer", "momentum", "nesterov", "beta_1", "beta_2", "epsilon",
-                "lr_schedule", "lr_decay", "power_t", "alpha", "l2", "l1", "keep_prob",
+                "lr_schedule", "lr_decay", "warmup_epochs", "power_t", "alpha", "l2", "l1", "keep_prob",
                 "dropout_mode", "validation_fraction", "tol", "monitor", "seed")
 
 
@@ -66,7 +67,8 @@ def load_checkpoint(path, net, config, engine, best, n_train):
                          f"this one is {' '.join(map(str, this_net))}")
     saved = meta["config"]
     now = config.to_dict()
-    changed = [k for k in RESUME_FIXED if saved.get(k) != now[k]]
+    fixed = RESUME_FIXED + (("epochs",) if now["lr_schedule"] == "cosine" else ())
+    changed = [k for k in fixed if saved.get(k, 0 if k == "warmup_epochs" else None) != now[k]]
     if changed:
         raise ValueError(f"cannot resume from {path!r}: TrainConfig field(s) {changed} differ from the "
                          f"checkpoint's ({ {k: saved.get(k) for k in changed} })")

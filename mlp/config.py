@@ -18,9 +18,12 @@ DROPOUT_MODES = ("per_sample", "per_batch")
 MONITORS = ("val_loss", "val_accuracy")
 OPTIMIZERS = ("sgd", "adam")
 # How the learning rate of an epoch is set (``mlp.trainer``): "decay" lr / (1 + lr_decay * epoch);
-# scikit-learn's "invscaling" lr / (samples seen + 1) ** power_t and "adaptive" (lr / 5 after
-# ``patience`` epochs without improvement, stopping when it would fall below 1e-6).
-LR_SCHEDULES = ("decay", "invscaling", "adaptive")
+# "cosine" from lr down to 0 over the epochs (half a cosine); scikit-learn's "invscaling"
+# lr / (samples seen + 1) ** power_t and "adaptive" (lr / 5 after ``patience`` epochs without
+# improvement, stopping when it would fall below 1e-6).
+LR_SCHEDULES = ("decay", "cosine", "invscaling", "adaptive")
+# The schedules a linear warm-up can precede: those that are a function of the epoch alone.
+WARMUP_SCHEDULES = ("decay", "cosine")
 
 
 @dataclass
@@ -37,8 +40,10 @@ class TrainConfig:
     momentum : float in [0, 1); 0 is plain SGD
     nesterov : bool; Nesterov's momentum (needs momentum > 0 to matter)
     beta_1, beta_2 : float in [0, 1); epsilon : float > 0 (Adam)
-    lr_schedule : "decay", "invscaling" or "adaptive" (``LR_SCHEDULES``)
+    lr_schedule : "decay", "cosine", "invscaling" or "adaptive" (``LR_SCHEDULES``)
     lr_decay : float >= 0; with "decay", epoch e uses learning_rate / (1 + lr_decay * e)
+    warmup_epochs : int >= 0, less than ``epochs``; with "decay" or "cosine", epoch e < warmup_epochs
+        uses learning_rate * (e + 1) / warmup_epochs, and the schedule starts after them
     power_t : float >= 0; with "invscaling", learning_rate / (samples seen + 1) ** power_t
     alpha : float >= 0; scikit-learn's L2: the penalty (alpha/2)||W||^2 of every weight
         matrix divided by the rows of the minibatch (adds alpha / rows to each l2)
@@ -67,6 +72,7 @@ class TrainConfig:
     epsilon: float = TRAINING["epsilon"]
     lr_schedule: str = TRAINING["lr_schedule"]
     lr_decay: float = TRAINING["lr_decay"]
+    warmup_epochs: int = TRAINING["warmup_epochs"]
     power_t: float = TRAINING["power_t"]
     alpha: float = TRAINING["alpha"]
     l2: Union[float, Sequence[float]] = TRAINING["l2"]
@@ -96,6 +102,13 @@ class TrainConfig:
         checks.check_real(name("epsilon"), self.epsilon, 0, math.inf, low_open=True)
         checks.check_choice(name("lr_schedule"), self.lr_schedule, LR_SCHEDULES)
         checks.check_real(name("lr_decay"), self.lr_decay, 0)
+        checks.check_int(name("warmup_epochs"), self.warmup_epochs, minimum=0)
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"TrainConfig.warmup_epochs must be less than epochs ({self.epochs}); "
+                             f"got {self.warmup_epochs}")
+        if self.warmup_epochs and self.lr_schedule not in WARMUP_SCHEDULES:
+            raise ValueError(f"TrainConfig.warmup_epochs applies to lr_schedule {' or '.join(WARMUP_SCHEDULES)}, "
+                             f"not {self.lr_schedule!r}")
         checks.check_real(name("power_t"), self.power_t, 0)
         checks.check_real(name("alpha"), self.alpha, 0)
         checks.check_real(name("validation_fraction"), self.validation_fraction, 0, 1, high_open=True)

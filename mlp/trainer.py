@@ -16,7 +16,10 @@ Semantics, the same on every backend:
   ``np.random.default_rng([seed, e]).permutation(n)`` in minibatches of
   ``batch_size``; the last minibatch holds the remaining ``n % batch_size``
   examples (it is trained on, with its own mean over its rows). Learning rate
-  of epoch e (``lr_schedule``): "decay" ``learning_rate / (1 + lr_decay * e)``;
+  of epoch e (``lr_schedule``), after ``warmup_epochs`` w epochs at
+  ``learning_rate * (e + 1) / w`` (decay and cosine): "decay"
+  ``learning_rate / (1 + lr_decay * (e - w))``; "cosine"
+  ``learning_rate * (1 + cos(pi (e - w) / (epochs - w))) / 2``;
   scikit-learn's "invscaling" ``learning_rate / (e * n + 1) ** power_t`` (n
   the training examples: samples seen before the epoch) and "adaptive"
   (the rate is divided by 5 whenever ``patience`` epochs pass without the
@@ -209,7 +212,13 @@ class _Run:
             return cfg.learning_rate / (epoch * self.n + 1) ** cfg.power_t
         if cfg.lr_schedule == "adaptive":
             return self.adaptive_rate
-        return cfg.learning_rate / (1.0 + cfg.lr_decay * epoch)
+        warmup = cfg.warmup_epochs
+        if epoch < warmup:
+            return cfg.learning_rate * (epoch + 1) / warmup
+        if cfg.lr_schedule == "cosine":
+            # epoch ``warmup`` at the full rate, the last at a small positive one (a zero rate would waste it)
+            return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / (cfg.epochs - warmup)))
+        return cfg.learning_rate / (1.0 + cfg.lr_decay * (epoch - warmup))
 
     def stalled(self):
         """After ``patience`` epochs without improvement: True when training stops.

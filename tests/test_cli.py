@@ -12,7 +12,7 @@ import mlp
 from mlp import cli, datasets
 from mlp.cli import train as train_command
 from mlp.datasets import mnist
-from mlp.defaults import MAIN_JOB, TRAINING
+from mlp.defaults import MAIN_JOB, RECIPES, TRAINING
 from mlp.files import write_json
 from mlp.plotting import plot_history
 
@@ -20,6 +20,9 @@ REPO = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Small and quick: digits (64 features), one narrow hidden layer.
 FAST = ["--dataset", "digits", "--hidden", "32", "--batch-size", "32", "--backend", "cpu", "--quiet"]
+# The recipes train on the whole training set; these runs hold out the validation split the recipes
+# were chosen on, to check what is reported about it.
+VALIDATED = ["--validation-fraction", "0.1"]
 OUTPUT_FILES = {"model.npz", "history.json", "curves.png", "summary.json"}
 
 
@@ -32,7 +35,7 @@ def _read_json(path):
 def digits_run(tmp_path_factory):
     """One in-process `mlp train` on digits, shared by the checks of its output."""
     out = tmp_path_factory.mktemp("cli") / "run"
-    status = cli.main(["train", *FAST, "--epochs", "4", "--seed", "3", "--out", str(out)])
+    status = cli.main(["train", *FAST, *VALIDATED, "--epochs", "4", "--seed", "3", "--out", str(out)])
     return status, out
 
 
@@ -65,17 +68,20 @@ def test_summary_describes_the_run(digits_run):
     assert summary["kept_epoch"] == 3  # without early stopping: the last epoch's parameters
     assert summary["hyperparameters"]["epochs"] == 4
     assert summary["hyperparameters"]["batch_size"] == 32
-    # The main job's optimizer: SGD with classical momentum, the "decay" schedule.
+    # The main job's optimizer: SGD with classical momentum, the cosine schedule.
     assert summary["hyperparameters"]["optimizer"] == "sgd"
     assert summary["hyperparameters"]["momentum"] == MAIN_JOB["momentum"]
     assert summary["hyperparameters"]["nesterov"] is False
-    assert summary["hyperparameters"]["lr_schedule"] == "decay"
-    assert summary["hyperparameters"]["lr_decay"] == MAIN_JOB["lr_decay"]
+    assert summary["hyperparameters"]["lr_schedule"] == MAIN_JOB["lr_schedule"] == "cosine"
+    assert summary["recipe"] == "main"
     assert summary["n_train"] + summary["n_validation"] == data.n_train
-    assert summary["n_validation"] == round(MAIN_JOB["validation_fraction"] * data.n_train)
+    assert summary["n_validation"] == round(0.1 * data.n_train)
     assert summary["n_test"] == data.n_test
     assert summary["seconds_per_epoch_median"] > 0
     assert summary["training_seconds"] >= summary["seconds_per_epoch_median"]
+    # the time in this machine's GEMM floors, and the compilation timed apart from the epochs
+    assert summary["gemm_floor_seconds"] > 0 and summary["compile_seconds"] > 0
+    assert summary["training_floors"] == pytest.approx(summary["training_seconds"] / summary["gemm_floor_seconds"])
     # Ten classes: chance is 0.1; four epochs on digits get far above it.
     assert summary["test_accuracy"] > 0.5
     assert summary["validation_accuracy"] > 0.5
@@ -102,7 +108,7 @@ def test_curves_are_a_png(digits_run):
 def test_python_dash_m_mlp_train(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "mlp", "train", *FAST, "--epochs", "2", "--out", str(out)],
+        [sys.executable, "-m", "mlp", "train", *FAST, *VALIDATED, "--epochs", "2", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy:" in proc.stdout
@@ -125,19 +131,33 @@ def test_per_layer_options_reach_the_trainer(tmp_path):
     assert summary["hyperparameters"]["dropout_mode"] == "per_batch"
 
 
-def test_defaults_are_the_main_job():
-    args = cli.build_parser(["train"]).parse_args(["train"])
+@pytest.mark.parametrize("recipe", ["main", "best"])
+def test_defaults_are_the_recipe(recipe):
+    args = cli.build_parser(["train"]).parse_args(["train"] + (["--recipe", recipe] if recipe != "main" else []))
+    train_command.apply_recipe(args)
     assert args.activation == "relu"
+    job = RECIPES[recipe]
+    assert args.hidden == list(job["hidden"]) and args.validation_fraction == job["validation_fraction"] == 0
     config = train_command._train_config(args)
     expected = mlp.TrainConfig(
-        epochs=MAIN_JOB["epochs"], batch_size=MAIN_JOB["batch_size"], learning_rate=MAIN_JOB["learning_rate"],
-        momentum=MAIN_JOB["momentum"], lr_decay=MAIN_JOB["lr_decay"], l2=MAIN_JOB["l2"], l1=MAIN_JOB["l1"],
-        keep_prob=[MAIN_JOB["keep_prob_input"], MAIN_JOB["keep_prob_hidden"]], dropout_mode=MAIN_JOB["dropout_mode"],
-        patience=MAIN_JOB["patience"], seed=MAIN_JOB["seed"])
+        epochs=job["epochs"], batch_size=job["batch_size"], learning_rate=job["learning_rate"],
+        momentum=job["momentum"], lr_schedule=job["lr_schedule"], warmup_epochs=job["warmup_epochs"],
+        l2=job["l2"], l1=job["l1"], keep_prob=[job["keep_prob_input"]] + [job["keep_prob_hidden"]] * len(job["hidden"]),
+        dropout_mode=job["dropout_mode"], patience=job["patience"], seed=job["seed"])
     assert config == expected
-    assert (config.optimizer, config.nesterov, config.lr_schedule) == ("sgd", False, "decay")
+    assert (config.optimizer, config.nesterov) == ("sgd", False)
     assert (config.beta_1, config.beta_2, config.epsilon, config.power_t) == tuple(
         TRAINING[k] for k in ("beta_1", "beta_2", "epsilon", "power_t"))
+
+
+def test_an_option_given_overrides_the_recipe(tmp_path):
+    args = cli.build_parser(["train"]).parse_args(["train", "--recipe", "best", "--hidden", "64", "--epochs", "7",
+                                                   "--lr-schedule", "decay", "--lr-decay", "0.1"])
+    train_command.apply_recipe(args)
+    config = train_command._train_config(args)
+    assert args.hidden == [64] and config.epochs == 7
+    assert (config.lr_schedule, config.lr_decay) == ("decay", 0.1)
+    assert config.keep_prob == [RECIPES["best"]["keep_prob_input"], RECIPES["best"]["keep_prob_hidden"]]
 
 
 # The numpy engine is the reference; the cpu engine must train the same options.
@@ -191,7 +211,7 @@ def test_no_hidden_layer_is_softmax_regression_with_default_input_dropout(tmp_pa
 
 def test_early_stopping_keeps_the_best_epoch(tmp_path):
     out = tmp_path / "run"
-    status = cli.main(["train", *FAST, "--epochs", "30", "--early-stopping", "--patience", "2",
+    status = cli.main(["train", *FAST, *VALIDATED, "--epochs", "30", "--early-stopping", "--patience", "2",
                        "--lr", "0.3", "--out", str(out)])
     assert status == 0
     summary = _read_json(out / "summary.json")
@@ -220,7 +240,11 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     (["--early-stopping", "--validation-fraction", "0"], "--early-stopping"),
     (["--optimizer", "rmsprop"], "--optimizer"),
     (["--activation", "softsign"], "--activation"),
-    (["--lr-schedule", "cosine"], "--lr-schedule"),
+    (["--lr-schedule", "step"], "--lr-schedule"),
+    (["--warmup-epochs", "-1"], "--warmup-epochs"),
+    (["--warmup-epochs", "1"], "--warmup-epochs"),                                 # not less than --epochs 1
+    (["--lr-schedule", "invscaling", "--warmup-epochs", "0"], "--warmup-epochs"),  # invscaling has none
+    (["--lr-schedule", "decay", "--recipe", "fast"], "--recipe"),
     (["--beta-1", "1"], "--beta-1"),
     (["--beta-2", "-0.1"], "--beta-2"),
     (["--epsilon", "0"], "--epsilon"),

@@ -386,6 +386,16 @@ def test_learning_rate_schedules(digits, backend):
     _, history = train(backend, np.float64, digits, epochs=30, learning_rate=3e-6, lr_schedule="adaptive",
                        patience=1, tol=10.0)
     assert history.stop_reason == "early_stopping" and history.column("learning_rate")[-1] <= 1e-6
+    # cosine, after a linear warm-up: 0.1 * (e + 1) / 2 for e < 2, then 0.1 * (1 + cos(pi (e - 2) / 4)) / 2
+    _, history = train(backend, np.float64, digits, epochs=6, lr_schedule="cosine", warmup_epochs=2)
+    c = np.cos(np.pi / 4)
+    assert history.column("learning_rate") == pytest.approx([0.05, 0.1, 0.1, 0.05 * (1 + c), 0.05, 0.05 * (1 - c)],
+                                                            rel=1e-15)
+    with pytest.raises(ValueError, match="warmup_epochs applies to lr_schedule decay or cosine"):
+        Trainer(MLP([4, 3, 2], backend="numpy"), lr_schedule="invscaling", warmup_epochs=1)
+    # decay counts its epochs from the end of the warm-up
+    _, history = train(backend, np.float64, digits, epochs=4, lr_decay=0.5, warmup_epochs=1)
+    assert history.column("learning_rate") == pytest.approx([0.1, 0.1, 0.1 / 1.5, 0.1 / 2], rel=1e-15)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "cpu"])
@@ -418,6 +428,12 @@ def test_resume_rejects_a_different_configuration(digits, tmp_path):
             X, y, checkpoint_path=ckpt, resume=True)
     with pytest.raises(ValueError, match=r"\[64, 9, 10\]"):
         Trainer(MLP([64, 9, 10], backend="cpu"), epochs=2).fit(X, y, checkpoint_path=ckpt, resume=True)
+    # the cosine schedule's rates depend on the number of epochs: changing it cannot resume
+    ckpt = tmp_path / "cosine.npz"
+    Trainer(MLP([64, 8, 10], seed=0, backend="cpu"), epochs=2, lr_schedule="cosine").fit(X, y, checkpoint_path=ckpt)
+    with pytest.raises(ValueError, match="epochs"):
+        Trainer(MLP([64, 8, 10], backend="cpu"), epochs=4, lr_schedule="cosine").fit(
+            X, y, checkpoint_path=ckpt, resume=True)
 
 
 # ---------------------------------------------------------------- configuration and data
@@ -431,8 +447,9 @@ BAD_CONFIGS = [
     ("early_stopping", "yes", TypeError), ("patience", 0, ValueError), ("tol", -1.0, ValueError),
     ("monitor", "loss", ValueError), ("seed", -1, ValueError), ("seed", 1.5, TypeError),
     ("optimizer", "rmsprop", ValueError), ("nesterov", 1, TypeError), ("beta_1", 1.0, ValueError),
-    ("beta_2", -0.1, ValueError), ("epsilon", 0.0, ValueError), ("lr_schedule", "cosine", ValueError),
-    ("power_t", -1.0, ValueError), ("alpha", -1.0, ValueError),
+    ("beta_2", -0.1, ValueError), ("epsilon", 0.0, ValueError), ("lr_schedule", "step", ValueError),
+    ("power_t", -1.0, ValueError), ("alpha", -1.0, ValueError), ("warmup_epochs", -1, ValueError),
+    ("warmup_epochs", 20, ValueError), ("warmup_epochs", 1.0, TypeError),
 ]
 
 

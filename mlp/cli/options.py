@@ -2,7 +2,7 @@
 
 The argument types wrap the checks of :mod:`mlp.checks`, so a bad value reads
 as it does everywhere in the library ("argument --lr: value must be > 0;
-got -0.1"). Defaults come from ``mlp.defaults.MAIN_JOB`` (:func:`main_job`).
+got -0.1"). Defaults come from ``mlp.defaults``' recipes (:func:`recipe_default`).
 """
 import argparse
 import datetime as _dt
@@ -15,7 +15,7 @@ from kernels.codes import ACTIVATIONS
 from .. import datasets
 from ..checks import check_int, check_real, check_seed
 from ..config import LR_SCHEDULES, OPTIMIZERS
-from ..defaults import MAIN_JOB, NETWORK, TRAINING
+from ..defaults import NETWORK, RECIPES, TRAINING
 
 DATASET_CHOICES = ("auto", "fashion-mnist", "mnist", "digits", "synthetic")
 BACKEND_CHOICES = ("auto", "cpu", "numpy", "cuda")
@@ -32,13 +32,16 @@ class UsageError(Exception):
     """Bad input found after parsing: reported like an argparse error, exit status 2."""
 
 
-def main_job(name):
-    """The main job's value of ``name``: ``MAIN_JOB``'s, else the library's default (``TRAINING``, ``NETWORK``).
+RECIPE_CHOICES = tuple(RECIPES)
 
-    What ``MAIN_JOB`` does not name (the optimizer, the activation...) is the
-    library's own default: sgd, relu, the "decay" schedule.
+
+def recipe_default(name, recipe="main"):
+    """``recipe``'s value of ``name`` (``mlp.defaults.RECIPES``), else the library's default (``TRAINING``, ``NETWORK``).
+
+    What a recipe does not name (the optimizer, the activation...) is the
+    library's own default: sgd, relu.
     """
-    for defaults in (MAIN_JOB, TRAINING, NETWORK):
+    for defaults in (RECIPES[recipe], TRAINING, NETWORK):
         if name in defaults:
             return defaults[name]
     raise KeyError(f"no default for {name!r}")
@@ -81,6 +84,7 @@ def seed(text):
 
 
 positive_int = integer(1)
+non_negative_int = integer(0)
 number = real()
 positive_number = real(0, low_open=True)
 non_negative_number = real(0)

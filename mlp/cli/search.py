@@ -2,10 +2,10 @@
 
 Each option of the space takes one or more candidates; one candidate fixes
 the value. What is not searched keeps the value of ``mlp train``
-(``mlp.defaults.MAIN_JOB``, else the library's default: sgd, relu, the
-"decay" schedule). The options that came with the optimizers and activations
-(``--activation``, ``--optimizer``, ``--nesterov``, ``--beta-1``, ``--beta-2``,
-``--epsilon``, ``--lr-schedule``, ``--power-t``) enter the space only when
+(``mlp.defaults.MAIN_JOB``, else the library's default: sgd, relu). The
+options that came with the optimizers and activations (``--activation``,
+``--optimizer``, ``--nesterov``, ``--beta-1``, ``--beta-2``, ``--epsilon``,
+``--power-t``) enter the space only when
 given, so that the journals of earlier searches keep resuming. Exit status: 0 done; 1 incomplete (a worker
 died; rerun the same command to finish); 2 bad arguments or data; 130
 interrupted (finished trials are journalled).
@@ -19,7 +19,7 @@ from ..defaults import MAIN_JOB, SEARCH
 from ..search import JOURNAL_NAME, METHODS, LogUniform, SearchIncomplete, Uniform, search
 from ..search.space import DISTRIBUTIONS
 from . import options
-from .options import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, main_job, say
+from .options import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, recipe_default, say
 
 DESCRIPTION = (
     "Grid or random search of hyper-parameters, each trial trained on the training split and "
@@ -77,7 +77,7 @@ def add_search_arguments(parser):
     data.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                       help="directory of the IDX files of fashion-mnist or mnist")
     data.add_argument("--validation-fraction", type=options.real(0, 1, low_open=True, high_open=True),
-                      default=MAIN_JOB["validation_fraction"], metavar="F",
+                      default=SEARCH["validation_fraction"], metavar="F",
                       help="part of the training data used for scoring (default: %(default)s)")
 
     space = parser.add_argument_group(
@@ -88,7 +88,7 @@ def add_search_arguments(parser):
                                              f"(default: {'-'.join(map(str, MAIN_JOB['hidden']))})")
     space.add_argument("--activation", choices=options.ACTIVATION_CHOICES, nargs="+", default=None, metavar="F",
                        help=f"activations of the hidden layers: {', '.join(options.ACTIVATION_CHOICES)} "
-                            f"(default: {main_job('activation')})")
+                            f"(default: {recipe_default('activation')})")
     space.add_argument("--l2", type=candidate, nargs="+", default=[MAIN_JOB["l2"]], metavar="A",
                        help="L2 strengths alpha(j) (default: %(default)s)")
     space.add_argument("--l1", type=candidate, nargs="+", default=[MAIN_JOB["l1"]], metavar="B",
@@ -102,25 +102,26 @@ def add_search_arguments(parser):
                        metavar="LR", help="learning rates (default: %(default)s)")
     space.add_argument("--optimizer", choices=options.OPTIMIZER_CHOICES, nargs="+", default=None, metavar="OPT",
                        help=f"optimizers: sgd (--momentum, --nesterov), adam (--beta-1, --beta-2, --epsilon) "
-                            f"(default: {main_job('optimizer')})")
+                            f"(default: {recipe_default('optimizer')})")
     space.add_argument("--momentum", type=candidate, nargs="+", default=[MAIN_JOB["momentum"]],
                        metavar="M", help="momentum values of sgd (default: %(default)s)")
     space.add_argument("--nesterov", type=boolean, nargs="*", default=None, metavar="BOOL",
                        help="Nesterov's momentum: alone it means true; 'false true' searches both "
-                            f"(default: {str(main_job('nesterov')).lower()})")
+                            f"(default: {str(recipe_default('nesterov')).lower()})")
     space.add_argument("--beta-1", type=candidate, nargs="+", default=None, metavar="B1",
-                       help=f"Adam's beta_1 values (default: {main_job('beta_1')})")
+                       help=f"Adam's beta_1 values (default: {recipe_default('beta_1')})")
     space.add_argument("--beta-2", type=candidate, nargs="+", default=None, metavar="B2",
-                       help=f"Adam's beta_2 values (default: {main_job('beta_2')})")
+                       help=f"Adam's beta_2 values (default: {recipe_default('beta_2')})")
     space.add_argument("--epsilon", type=candidate, nargs="+", default=None, metavar="EPS",
-                       help=f"Adam's epsilon values (default: {main_job('epsilon')})")
-    space.add_argument("--lr-schedule", choices=options.LR_SCHEDULE_CHOICES, nargs="+", default=None, metavar="S",
+                       help=f"Adam's epsilon values (default: {recipe_default('epsilon')})")
+    space.add_argument("--lr-schedule", choices=options.LR_SCHEDULE_CHOICES, nargs="+",
+                       default=[recipe_default("lr_schedule")], metavar="S",
                        help=f"learning-rate schedules, as in mlp train: {', '.join(options.LR_SCHEDULE_CHOICES)} "
-                            f"(default: {main_job('lr_schedule')})")
+                            "(default: %(default)s)")
     space.add_argument("--lr-decay", type=candidate, nargs="+", default=[MAIN_JOB["lr_decay"]],
                        metavar="D", help="learning-rate decays of the decay schedule (default: %(default)s)")
     space.add_argument("--power-t", type=candidate, nargs="+", default=None, metavar="T",
-                       help=f"exponents of the invscaling schedule (default: {main_job('power_t')})")
+                       help=f"exponents of the invscaling schedule (default: {recipe_default('power_t')})")
     space.add_argument("--epochs", type=options.positive_int, nargs="+", default=[MAIN_JOB["epochs"]],
                        metavar="N", help="epochs per trial (default: %(default)s)")
     space.add_argument("--batch-size", type=options.positive_int, nargs="+", default=[MAIN_JOB["batch_size"]],
@@ -154,7 +155,7 @@ def add_search_arguments(parser):
 _OPTION_OF = {"learning_rate": "--lr"}
 #: Parameters that enter the space only when their option is given (None when not): a search
 #: that does not name them trains what it did before they existed, under the same journal keys.
-_OPTIONAL = ("activation", "optimizer", "nesterov", "beta_1", "beta_2", "epsilon", "lr_schedule", "power_t")
+_OPTIONAL = ("activation", "optimizer", "nesterov", "beta_1", "beta_2", "epsilon", "power_t")
 
 
 def _space(args):
@@ -162,7 +163,7 @@ def _space(args):
     space = {
         "hidden": args.hidden, "l2": args.l2, "l1": args.l1,
         "keep_prob_input": args.keep_prob_input, "keep_prob_hidden": args.keep_prob_hidden,
-        "learning_rate": args.lr, "momentum": args.momentum, "lr_decay": args.lr_decay,
+        "learning_rate": args.lr, "momentum": args.momentum, "lr_schedule": args.lr_schedule, "lr_decay": args.lr_decay,
         "epochs": args.epochs, "batch_size": args.batch_size,
     }
     for name in _OPTIONAL:

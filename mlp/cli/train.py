@@ -7,7 +7,8 @@ evaluates the test set once, at the end. It writes into its output directory:
 ``model.npz``     the trained network (``mlp.load``), with the hyper-parameters as metadata
 ``history.json``  one record per epoch (losses, validation accuracy, seconds)
 ``curves.png``    training/validation loss and validation accuracy per epoch
-``summary.json``  data set, backend, layer sizes, hyper-parameters, timings, accuracies
+``summary.json``  data set, backend, layer sizes, hyper-parameters, timings (in seconds and in
+                  GEMM floors of this machine, ``mlp.gemm_floor``), accuracies
 
 Exit status: 0 on success; 1 when training diverged (the files are still
 written, with the last good parameters); 2 for bad arguments, a missing data
@@ -30,21 +31,37 @@ import kernels
 from .._version import __version__
 from ..config import TrainConfig
 from ..datasets import train_validation_split
-from ..defaults import MAIN_JOB
+from ..defaults import TRAINING
 from ..files import write_json
+from ..gemm_floor import FLOOR_BATCH, FLOOR_NET, epoch_floor_seconds
 from ..model import MLP
 from ..persistence import save_model
 from ..plotting import plot_history
 from ..trainer import Trainer
 from . import options
-from .options import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError, main_job, say
+from .options import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError, recipe_default, say
 
 #: The help text of ``mlp train``: this module's description of the command, its files and exit status.
 DESCRIPTION = "\n\n".join(__doc__.split("\n\n")[1:4])
 
 
+def _both(name):
+    """The default of ``name`` in the two recipes, for the help text."""
+    main, best = (recipe_default(name, r) for r in options.RECIPE_CHOICES)
+    return str(main) if main == best else f"{main}; --recipe best: {best}"
+
+
 def add_train_arguments(p):
-    """Add the options of ``mlp train`` to the parser ``p``."""
+    """Add the options of ``mlp train`` to the parser ``p``.
+
+    The options a recipe sets default to None here: ``apply_recipe`` fills in the
+    recipe's value after parsing, so that an option the user gave always wins.
+    """
+    p.add_argument(
+        "--recipe", choices=options.RECIPE_CHOICES, default="main",
+        help="the defaults of every option below that says so: main = one hidden layer, what `make train` "
+             "runs; best = a wider network for a longer budget. Both were chosen on a validation split "
+             "and train on the whole training set (mlp.defaults.RECIPES; default: %(default)s)")
     data = p.add_argument_group("data")
     data.add_argument(
         "--dataset", choices=options.DATASET_CHOICES, default="auto",
@@ -55,78 +72,81 @@ def add_train_arguments(p):
              "/usr/share/datasets/fashion-mnist from `apt-get install dataset-fashion-mnist`); "
              "with --dataset auto it means fashion-mnist from DIR, without the fallback")
     data.add_argument(
-        "--validation-fraction", type=options.real(0, 1, high_open=True),
-        default=MAIN_JOB["validation_fraction"], metavar="F",
-        help="fraction of the training data held out for validation, stratified "
-             f"(default: {MAIN_JOB['validation_fraction']}; 0 = no validation set)")
+        "--validation-fraction", type=options.real(0, 1, high_open=True), default=None, metavar="F",
+        help="fraction of the training data held out for validation, stratified; 0 = train on all of it "
+             f"(default: {_both('validation_fraction')}: the recipes were chosen on 0.1, and train on all)")
 
     net = p.add_argument_group("network")
     net.add_argument(
-        "--hidden", type=options.positive_int, nargs="*", default=list(MAIN_JOB["hidden"]), metavar="N",
-        help="sizes of the hidden layers (default: %(default)s; none = softmax regression)")
-    net.add_argument("--activation", choices=options.ACTIVATION_CHOICES, default=main_job("activation"),
+        "--hidden", type=options.positive_int, nargs="*", default=None, metavar="N",
+        help=f"sizes of the hidden layers (default: {_both('hidden')}; none = softmax regression)")
+    net.add_argument("--activation", choices=options.ACTIVATION_CHOICES, default=recipe_default("activation"),
                      help="activation of the hidden layers (default: %(default)s, the lecture's)")
-    net.add_argument("--dtype", choices=options.DTYPE_CHOICES, default=MAIN_JOB["dtype"],
+    net.add_argument("--dtype", choices=options.DTYPE_CHOICES, default=recipe_default("dtype"),
                      help="floating-point type of parameters and data (default: %(default)s)")
     net.add_argument("--backend", choices=options.BACKEND_CHOICES, default="auto",
                      help="kernels (default: auto = cuda when a GPU is usable, else cpu)")
 
     opt = p.add_argument_group("optimisation")
-    opt.add_argument("--epochs", type=options.positive_int, default=MAIN_JOB["epochs"],
-                     help="maximum number of epochs (default: %(default)s)")
-    opt.add_argument("--batch-size", type=options.positive_int, default=MAIN_JOB["batch_size"],
-                     help="mini-batch size (default: %(default)s)")
-    opt.add_argument("--lr", type=options.positive_number, default=MAIN_JOB["learning_rate"],
-                     help="learning rate (default: %(default)s)")
-    opt.add_argument("--optimizer", choices=options.OPTIMIZER_CHOICES, default=main_job("optimizer"),
+    opt.add_argument("--epochs", type=options.positive_int, default=None,
+                     help=f"maximum number of epochs (default: {_both('epochs')})")
+    opt.add_argument("--batch-size", type=options.positive_int, default=None,
+                     help=f"mini-batch size (default: {_both('batch_size')})")
+    opt.add_argument("--lr", type=options.positive_number, default=None,
+                     help=f"learning rate (default: {_both('learning_rate')})")
+    opt.add_argument("--optimizer", choices=options.OPTIMIZER_CHOICES, default=recipe_default("optimizer"),
                      help="sgd: SGD with --momentum (and --nesterov); adam: Adam with --beta-1, --beta-2, "
                           "--epsilon (default: %(default)s)")
     # None: not given (the default applies); an option the chosen optimizer or schedule
     # ignores is refused when given (``_optimisation``), not silently dropped.
     opt.add_argument("--momentum", type=options.momentum, default=None,
-                     help=f"momentum in [0, 1) of --optimizer sgd (default: {main_job('momentum')})")
+                     help=f"momentum in [0, 1) of --optimizer sgd (default: {_both('momentum')})")
     opt.add_argument("--nesterov", action="store_true",
                      help="Nesterov's momentum instead of the classical one (--optimizer sgd, --momentum > 0)")
     opt.add_argument("--beta-1", type=options.decay_rate, default=None, metavar="B1",
                      help="Adam's decay rate in [0, 1) of the mean of the gradients "
-                          f"(default: {main_job('beta_1')})")
+                          f"(default: {recipe_default('beta_1')})")
     opt.add_argument("--beta-2", type=options.decay_rate, default=None, metavar="B2",
                      help="Adam's decay rate in [0, 1) of the mean of the squared gradients "
-                          f"(default: {main_job('beta_2')})")
+                          f"(default: {recipe_default('beta_2')})")
     opt.add_argument("--epsilon", type=options.positive_number, default=None, metavar="EPS",
-                     help=f"Adam's epsilon > 0, for numerical stability (default: {main_job('epsilon')})")
-    opt.add_argument("--lr-schedule", choices=options.LR_SCHEDULE_CHOICES, default=main_job("lr_schedule"),
-                     help="learning rate of epoch e: decay = lr / (1 + lr_decay * e); invscaling = "
-                          "lr / (samples seen + 1) ** power_t; adaptive = lr, divided by 5 after --patience "
-                          "epochs without improvement (default: %(default)s)")
+                     help=f"Adam's epsilon > 0, for numerical stability (default: {recipe_default('epsilon')})")
+    opt.add_argument("--lr-schedule", choices=options.LR_SCHEDULE_CHOICES, default=None,
+                     help="learning rate of epoch e: decay = lr / (1 + lr_decay * e); cosine = "
+                          "lr (1 + cos(pi e / epochs)) / 2; invscaling = lr / (samples seen + 1) ** power_t; "
+                          "adaptive = lr, divided by 5 after --patience epochs without improvement "
+                          f"(default: {_both('lr_schedule')})")
+    opt.add_argument("--warmup-epochs", type=options.non_negative_int, default=None, metavar="W",
+                     help="epochs of linear warm-up (lr (e + 1) / W) before --lr-schedule decay or cosine "
+                          f"(default: {_both('warmup_epochs')})")
     opt.add_argument("--lr-decay", type=options.non_negative_number, default=None,
                      help="the decay of --lr-schedule decay: learning rate of epoch e = lr / (1 + lr_decay * e) "
-                          f"(default: {main_job('lr_decay')})")
+                          f"(default: {_both('lr_decay')})")
     opt.add_argument("--power-t", type=options.non_negative_number, default=None, metavar="T",
-                     help=f"the exponent of --lr-schedule invscaling (default: {main_job('power_t')})")
+                     help=f"the exponent of --lr-schedule invscaling (default: {recipe_default('power_t')})")
     opt.add_argument("--early-stopping", action="store_true",
                      help="stop when the validation loss has not improved for --patience "
                           "epochs, keeping the best parameters (needs a validation set)")
-    opt.add_argument("--patience", type=options.positive_int, default=MAIN_JOB["patience"],
+    opt.add_argument("--patience", type=options.positive_int, default=recipe_default("patience"),
                      help="epochs without improvement before early stopping, or before "
                           "--lr-schedule adaptive divides the learning rate by 5 (default: %(default)s)")
 
     reg = p.add_argument_group("regularisation")
-    reg.add_argument("--l2", type=options.non_negative_number, nargs="+", default=[MAIN_JOB["l2"]],
-                     metavar="A", help="L2 penalty: one value, or one per weight matrix (default: %(default)s)")
-    reg.add_argument("--l1", type=options.non_negative_number, nargs="+", default=[MAIN_JOB["l1"]],
-                     metavar="B", help="L1 penalty: one value, or one per weight matrix (default: %(default)s)")
+    reg.add_argument("--l2", type=options.non_negative_number, nargs="+", default=None, metavar="A",
+                     help=f"L2 penalty: one value, or one per weight matrix (default: {_both('l2')})")
+    reg.add_argument("--l1", type=options.non_negative_number, nargs="+", default=None, metavar="B",
+                     help=f"L1 penalty: one value, or one per weight matrix (default: {_both('l1')})")
     reg.add_argument(
         "--keep-prob", type=options.keep_probability, nargs="+", default=None, metavar="P",
         help="dropout keep probability: one value, or the input's then each hidden layer's "
-             f"(default: {MAIN_JOB['keep_prob_input']} for the input, {MAIN_JOB['keep_prob_hidden']} "
+             f"(default: {_both('keep_prob_input')} for the input, {_both('keep_prob_hidden')} "
              "for hidden layers)")
-    reg.add_argument("--dropout-mode", choices=("per_sample", "per_batch"), default=MAIN_JOB["dropout_mode"],
+    reg.add_argument("--dropout-mode", choices=("per_sample", "per_batch"), default=None,
                      help="a fresh mask for every sample, or one per mini-batch as in the lecture's "
-                          "reduced network (default: %(default)s)")
+                          f"reduced network (default: {_both('dropout_mode')})")
 
     run = p.add_argument_group("run")
-    run.add_argument("--seed", type=options.seed, default=MAIN_JOB["seed"],
+    run.add_argument("--seed", type=options.seed, default=recipe_default("seed"),
                      help="seeds the split, the initial weights, shuffling and dropout (default: 0)")
     run.add_argument("--out", type=Path, default=None, metavar="DIR",
                      help="output directory (default: runs/<dataset>-<timestamp>)")
@@ -137,6 +157,26 @@ def add_train_arguments(p):
 # --------------------------------------------------------------------------- #
 # the options, checked before any data is loaded
 # --------------------------------------------------------------------------- #
+#: The options a recipe sets when they are not given: (args name, the recipe's key).
+_RECIPE_OPTIONS = (("validation_fraction", "validation_fraction"), ("hidden", "hidden"), ("epochs", "epochs"),
+                   ("batch_size", "batch_size"), ("lr", "learning_rate"), ("lr_schedule", "lr_schedule"),
+                   ("dropout_mode", "dropout_mode"))
+
+
+def apply_recipe(args):
+    """Fill the options not given with ``--recipe``'s values (in place); returns ``args``.
+
+    The options that only one optimizer or schedule reads (``_OPTIMISATION_OPTIONS``) are
+    filled by ``_optimisation``, which must first see whether the user gave them; the
+    regularisation options by ``_regularisation``, which expands them per layer.
+    """
+    for name, key in _RECIPE_OPTIONS:
+        if getattr(args, name) is None:
+            value = recipe_default(key, args.recipe)
+            setattr(args, name, list(value) if isinstance(value, tuple) else value)
+    return args
+
+
 def _one_or_per_layer(option, values, n, what):
     if len(values) == 1:
         return float(values[0])
@@ -149,12 +189,15 @@ def _regularisation(args):
     """(l2, l1, keep_prob) from the options, their counts checked against --hidden."""
     n_weight_matrices = len(args.hidden) + 1
     if args.keep_prob is None:
-        keep_prob = [MAIN_JOB["keep_prob_input"]] + [MAIN_JOB["keep_prob_hidden"]] * len(args.hidden)
+        keep_prob = ([recipe_default("keep_prob_input", args.recipe)]
+                     + [recipe_default("keep_prob_hidden", args.recipe)] * len(args.hidden))
     else:
         keep_prob = _one_or_per_layer("--keep-prob", args.keep_prob, n_weight_matrices,
                                       "the input's, then one per hidden layer")
-    l2 = _one_or_per_layer("--l2", args.l2, n_weight_matrices, "one per weight matrix")
-    l1 = _one_or_per_layer("--l1", args.l1, n_weight_matrices, "one per weight matrix")
+    l2 = _one_or_per_layer("--l2", args.l2 or [recipe_default("l2", args.recipe)], n_weight_matrices,
+                           "one per weight matrix")
+    l1 = _one_or_per_layer("--l1", args.l1 or [recipe_default("l1", args.recipe)], n_weight_matrices,
+                           "one per weight matrix")
     return l2, l1, keep_prob
 
 
@@ -165,6 +208,7 @@ _OPTIMISATION_OPTIONS = (
     ("--beta-2", "beta_2", "optimizer", "adam"),
     ("--epsilon", "epsilon", "optimizer", "adam"),
     ("--lr-decay", "lr_decay", "lr_schedule", "decay"),
+    ("--warmup-epochs", "warmup_epochs", "lr_schedule", ("decay", "cosine")),
     ("--power-t", "power_t", "lr_schedule", "invscaling"),
 )
 
@@ -172,21 +216,28 @@ _OPTIMISATION_OPTIONS = (
 def _optimisation(args):
     """TrainConfig's optimizer and schedule fields; an option that the choice would ignore is a usage error."""
     fields = {"optimizer": args.optimizer, "lr_schedule": args.lr_schedule, "nesterov": args.nesterov}
-    for option, name, chooser, reader in _OPTIMISATION_OPTIONS:
+    for option, name, chooser, readers in _OPTIMISATION_OPTIONS:
         value = getattr(args, name)
-        if value is not None and fields[chooser] != reader:
-            raise UsageError(f"{option} applies to --{chooser.replace('_', '-')} {reader} only, "
+        readers = (readers,) if isinstance(readers, str) else readers
+        if value is not None and fields[chooser] not in readers:
+            raise UsageError(f"{option} applies to --{chooser.replace('_', '-')} {' or '.join(readers)} only, "
                              f"not {fields[chooser]}")
-        fields[name] = main_job(name) if value is None else value
+        if value is None:  # the recipe's value where the choice reads it, else the library's neutral one
+            value = recipe_default(name, args.recipe) if fields[chooser] in readers else TRAINING[name]
+        fields[name] = value
     if args.nesterov and args.optimizer != "sgd":
         raise UsageError(f"--nesterov applies to --optimizer sgd only, not {args.optimizer}")
     if args.nesterov and fields["momentum"] == 0:
         raise UsageError("--nesterov needs --momentum > 0")
+    if fields.get("warmup_epochs", 0) >= args.epochs:
+        raise UsageError(f"--warmup-epochs must be less than --epochs ({args.epochs}); got {fields['warmup_epochs']}")
     return fields
 
 
 def _checked_backend(args):
-    """The backend's name, after the usage errors that argparse cannot see; an unusable backend is one."""
+    """The backend's name, after the usage errors that argparse cannot see; an unusable backend is one.
+
+    ``args`` has had ``apply_recipe``."""
     if args.early_stopping and args.validation_fraction == 0:
         raise UsageError("--early-stopping needs a validation set: --validation-fraction > 0")
     if args.data_dir is not None and args.dataset in ("digits", "synthetic"):
@@ -237,27 +288,47 @@ def _split(args, dataset):
     return dataset.X_train, dataset.y_train, None, None
 
 
+def _compile(args, net, config, split):
+    """Seconds spent compiling: one epoch of a throwaway copy of ``net`` on one minibatch of the data.
+
+    The compiled epoch is specialised on the types of what it is given, the same here as in the real
+    fit, so the real fit finds it compiled (or loaded from numba's disk cache): its epochs are timed
+    without the compilation, which the summary reports on its own."""
+    X_tr, y_tr, X_val, y_val = split
+    rows = min(config.batch_size, len(y_tr))
+    copy = MLP(net.layer_sizes, output=net.output, activation=net.activation, seed=0, dtype=net.dtype,
+               backend=net.backend)
+    say(args, "compiling the training kernels (fast after the first run: numba caches them on disk)...")
+    start = time.perf_counter()
+    validation = {} if X_val is None else {"X_val": X_val[:rows], "y_val": y_val[:rows]}
+    Trainer(copy, config.with_overrides({"epochs": 1, "warmup_epochs": 0})).fit(X_tr[:rows], y_tr[:rows],
+                                                                               **validation)
+    return time.perf_counter() - start
+
+
 def _fit(args, net, config, split):
-    """(history, seconds): ``net`` trained on the split with a progress bar."""
+    """(history, compile seconds, training seconds): ``net`` trained on the split with a progress bar."""
     X_tr, y_tr, X_val, y_val = split
     try:
         trainer = Trainer(net, config)
     except (TypeError, ValueError) as exc:  # combinations the trainer refuses, e.g. per_batch on cuda
         raise UsageError(str(exc)) from None
+    compile_seconds = _compile(args, net, config, split)
     bar, callback = epoch_progress(args, config.epochs)
     start = time.perf_counter()
     try:
         history = trainer.fit(X_tr, y_tr, X_val=X_val, y_val=y_val, callback=callback)
     finally:
         bar.close()
-    return history, time.perf_counter() - start
+    return history, compile_seconds, time.perf_counter() - start
 
 
 def _accuracy(net, X, y):
     return float(np.mean(net.predict(X) == y))
 
 
-def _summary(args, argv, dataset, notice, net, config, split, history, training_seconds):
+def _summary(args, argv, dataset, notice, net, config, split, history, compile_seconds, training_seconds,
+             floor_seconds):
     """summary.json's dict; the test set is evaluated here, once, after every choice has been made."""
     _, y_tr, X_val, y_val = split
     records = history.records
@@ -272,6 +343,7 @@ def _summary(args, argv, dataset, notice, net, config, split, history, training_
     hyper = config.to_dict()
     hyper["validation_fraction"] = args.validation_fraction
     return {
+        "recipe": args.recipe,
         "dataset": dataset.name,
         "data_source": dataset.source,
         "dataset_notice": notice,
@@ -288,7 +360,10 @@ def _summary(args, argv, dataset, notice, net, config, split, history, training_
         "kept_epoch": kept_epoch,
         "stop_reason": history.stop_reason,
         "seconds_per_epoch_median": statistics.median(epoch_seconds) if epoch_seconds else None,
+        "compile_seconds": compile_seconds,
         "training_seconds": training_seconds,
+        "gemm_floor_seconds": floor_seconds,
+        "training_floors": training_seconds / floor_seconds,
         "validation_accuracy": _accuracy(net, X_val, y_val) if X_val is not None else None,
         "test_accuracy": _accuracy(net, dataset.X_test, dataset.y_test),
         "mlp_version": __version__,
@@ -319,7 +394,11 @@ def _report(out, summary):
     if median_epoch is not None:
         shown = f"{median_epoch:.2f} s" if median_epoch >= 0.1 else f"{median_epoch * 1e3:.1f} ms"
         print(f"median time per epoch: {shown} ({summary['epochs_run']} epochs, "
-              f"{summary['training_seconds']:.1f} s in all, {summary['backend']} backend)")
+              f"{summary['training_seconds']:.1f} s in all, {summary['backend']} backend; "
+              f"compiling before them: {summary['compile_seconds']:.1f} s)")
+        print(f"training time: {summary['training_floors']:.1f} GEMM floors (one floor, the products of an "
+              f"epoch of {'-'.join(map(str, FLOOR_NET))} at batch {FLOOR_BATCH}: "
+              f"{summary['gemm_floor_seconds']:.3f} s on this machine)")
     print(f"wrote {out}/model.npz, history.json, curves.png, summary.json")
     if summary["stop_reason"] == "interrupted":
         print("interrupted: kept the best parameters seen so far", file=sys.stderr)
@@ -333,7 +412,7 @@ def _report(out, summary):
 
 def run_train(args, argv):
     """Run ``mlp train`` with parsed ``args`` (``argv``: the command line, for the summary); the exit status."""
-    backend = _checked_backend(args)
+    backend = _checked_backend(apply_recipe(args))
     dataset, notice = options.load_data(args)
     if notice:
         # A fallback is shown even with --quiet: the numbers are about another data set.
@@ -349,7 +428,8 @@ def run_train(args, argv):
               f"{0 if split[3] is None else len(split[3])} validation, {dataset.n_test} test samples) "
               f"from {dataset.source}")
     say(args, f"model: {net!r}")
-    history, training_seconds = _fit(args, net, config, split)
-    summary = _summary(args, argv, dataset, notice, net, config, split, history, training_seconds)
+    history, compile_seconds, training_seconds = _fit(args, net, config, split)
+    summary = _summary(args, argv, dataset, notice, net, config, split, history, compile_seconds,
+                       training_seconds, epoch_floor_seconds())
     _write_outputs(out, net, history, summary)
     return _report(out, summary)
