@@ -35,7 +35,6 @@ import numpy as np
 import pytest
 import torch
 
-import kernels
 from cases import KEEP_HIDDEN, KEEP_INPUT, LEARNING_RATE, benchmark_backends
 from mlp import MLP, TrainConfig, Trainer
 from mlp import gemm_floor as floor

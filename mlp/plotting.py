@@ -39,11 +39,14 @@ def _series(records, key):
 def plot_history(records, path, *, title=None, kept_epoch=None):
     """Draw training/validation loss and validation accuracy per epoch into a PNG file.
 
+    Without validation records (a run on all the training data), the second panel shows
+    the learning rate of each epoch instead.
+
     Parameters
     ----------
     records : sequence of dict
         One per epoch, as in ``History.records``: ``"epoch"`` and any of
-        ``"train_loss"``, ``"val_loss"``, ``"val_accuracy"`` (None or NaN
+        ``"train_loss"``, ``"val_loss"``, ``"val_accuracy"``, ``"learning_rate"`` (None or NaN
         entries are left out of the curve).
     path : str or os.PathLike
         The PNG file, written atomically (``mlp.files.atomic_write``).
@@ -73,11 +76,16 @@ def plot_history(records, path, *, title=None, kept_epoch=None):
         ax_loss.set_ylabel("loss")
         ax_loss.set_title("loss")
         epochs, values = _series(records, "val_accuracy")
-        if values:
+        if values or not _series(records, "learning_rate")[1]:
             ax_acc.plot(epochs, values, marker=".", color="tab:green", label="validation accuracy")
+            ax_acc.set_ylabel("accuracy")
+            ax_acc.set_title("validation accuracy")
+        else:  # trained without a validation set (the recipes train on all the data): the schedule instead
+            epochs, values = _series(records, "learning_rate")
+            ax_acc.plot(epochs, values, marker=".", color="tab:orange", label="learning rate")
+            ax_acc.set_ylabel("learning rate")
+            ax_acc.set_title("learning rate (no validation set)")
         ax_acc.set_xlabel("epoch")
-        ax_acc.set_ylabel("accuracy")
-        ax_acc.set_title("validation accuracy")
         for ax in (ax_loss, ax_acc):
             if kept_epoch is not None:
                 ax.axvline(kept_epoch, color="grey", linestyle="--", linewidth=1, label="kept epoch")
