@@ -1,12 +1,14 @@
 """``mlp train``: train one network, evaluate it on the test set once, save the model and its curves.
 
-``mlp train`` trains a multilayer perceptron on a data set, holds out a
-validation part of the *training* data for monitoring and early stopping, and
-evaluates the test set once, at the end. It writes into its output directory:
+``mlp train`` trains a multilayer perceptron on a data set with a recipe's
+defaults (``--recipe``), on the whole training part or, with
+``--validation-fraction``, holding out a validation part of it for monitoring
+and early stopping, and evaluates the test set once, at the end. It writes
+into its output directory:
 
 ``model.npz``     the trained network (``mlp.load``), with the hyper-parameters as metadata
 ``history.json``  one record per epoch (losses, validation accuracy, seconds)
-``curves.png``    training/validation loss and validation accuracy per epoch
+``curves.png``    training/validation loss and validation accuracy (else the learning rate) per epoch
 ``summary.json``  data set, backend, layer sizes, hyper-parameters, timings (in seconds and in
                   GEMM floors of this machine, ``mlp.gemm_floor``), accuracies
 
@@ -15,8 +17,9 @@ written, with the last good parameters); 2 for bad arguments, a missing data
 set or an unavailable backend; 130 when interrupted with Ctrl-C (the files
 are written with the best parameters seen so far).
 
-The defaults (``mlp.defaults.MAIN_JOB``, what ``make train`` runs) were chosen
-on a validation split of Fashion-MNIST's training data, never on its test set.
+The recipes (``mlp.defaults.RECIPES``; "main", what ``make train`` runs) were
+chosen on a validation split of Fashion-MNIST's training data, never on its
+test set (``benchmarks/ablation.py``).
 """
 import datetime as _dt
 import statistics
