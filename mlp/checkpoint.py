@@ -68,6 +68,7 @@ def load_checkpoint(path, net, config, engine, best, n_train):
     saved = meta["config"]
     now = config.to_dict()
     fixed = RESUME_FIXED + (("epochs",) if now["lr_schedule"] == "cosine" else ())
+    # a checkpoint written before warmup_epochs existed had none: 0
     changed = [k for k in fixed if saved.get(k, 0 if k == "warmup_epochs" else None) != now[k]]
     if changed:
         raise ValueError(f"cannot resume from {path!r}: TrainConfig field(s) {changed} differ from the "

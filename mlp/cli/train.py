@@ -170,13 +170,16 @@ def apply_recipe(args):
     """Fill the options not given with ``--recipe``'s values (in place); returns ``args``.
 
     The options that only one optimizer or schedule reads (``_OPTIMISATION_OPTIONS``) are
-    filled by ``_optimisation``, which must first see whether the user gave them; the
-    regularisation options by ``_regularisation``, which expands them per layer.
+    filled by ``_optimisation``, which must first see whether the user gave them; the keep
+    probabilities by ``_regularisation``, one per layer of the network.
     """
     for name, key in _RECIPE_OPTIONS:
         if getattr(args, name) is None:
             value = recipe_default(key, args.recipe)
             setattr(args, name, list(value) if isinstance(value, tuple) else value)
+    for name in ("l2", "l1"):  # one value for every weight matrix
+        if getattr(args, name) is None:
+            setattr(args, name, [recipe_default(name, args.recipe)])
     return args
 
 
@@ -197,10 +200,8 @@ def _regularisation(args):
     else:
         keep_prob = _one_or_per_layer("--keep-prob", args.keep_prob, n_weight_matrices,
                                       "the input's, then one per hidden layer")
-    l2 = _one_or_per_layer("--l2", args.l2 or [recipe_default("l2", args.recipe)], n_weight_matrices,
-                           "one per weight matrix")
-    l1 = _one_or_per_layer("--l1", args.l1 or [recipe_default("l1", args.recipe)], n_weight_matrices,
-                           "one per weight matrix")
+    l2 = _one_or_per_layer("--l2", args.l2, n_weight_matrices, "one per weight matrix")
+    l1 = _one_or_per_layer("--l1", args.l1, n_weight_matrices, "one per weight matrix")
     return l2, l1, keep_prob
 
 
@@ -232,7 +233,7 @@ def _optimisation(args):
         raise UsageError(f"--nesterov applies to --optimizer sgd only, not {args.optimizer}")
     if args.nesterov and fields["momentum"] == 0:
         raise UsageError("--nesterov needs --momentum > 0")
-    if fields.get("warmup_epochs", 0) >= args.epochs:
+    if fields["warmup_epochs"] >= args.epochs:
         raise UsageError(f"--warmup-epochs must be less than --epochs ({args.epochs}); got {fields['warmup_epochs']}")
     return fields
 
