@@ -625,3 +625,31 @@ def test_dataset_validates_and_converts():
         Dataset(X, [0, 1, 2, 1], np.zeros((4, 2)), [0, 1, 2, 1], "t", 3, "here")
     with pytest.raises(ValueError, match="2-D"):
         Dataset(X.ravel(), [0] * 12, X, [0] * 4, "t", 3, "here")
+
+
+def test_dataset_class_names_default_to_the_labels_and_are_checked():
+    X = np.zeros((4, 3))
+    ds = Dataset(X, [0, 1, 2, 1], X, [0, 1, 2, 1], "t", 3, "here")
+    assert ds.class_names == ("0", "1", "2")
+    named = Dataset(X, [0, 1, 2, 1], X, [0, 1, 2, 1], "t", 3, "here", class_names=["a", "b", "c"])
+    assert named.class_names == ("a", "b", "c")  # any sequence, kept as a tuple
+    with pytest.raises(ValueError, match="one name per class"):
+        Dataset(X, [0, 1, 2, 1], X, [0, 1, 2, 1], "t", 3, "here", class_names=["a", "b"])
+    with pytest.raises(TypeError, match="hold str"):
+        Dataset(X, [0, 1, 2, 1], X, [0, 1, 2, 1], "t", 3, "here", class_names=["a", 1, "c"])
+    with pytest.raises(TypeError, match="sequence of str"):
+        Dataset(X, [0, 1, 2, 1], X, [0, 1, 2, 1], "t", 3, "here", class_names="abc")
+
+
+def test_every_loader_names_its_classes(tmp_path, no_system_data):
+    fake_mnist_dir(tmp_path / "fashion-mnist")
+    fake_mnist_dir(tmp_path / "mnist")
+    fashion = load_fashion_mnist(tmp_path)
+    assert fashion.class_names == ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    digit_names = tuple("0123456789")
+    assert load_mnist(tmp_path).class_names == digit_names
+    assert load_idx_dir(tmp_path / "mnist", name="toy").class_names == digit_names
+    assert load_idx_dir(tmp_path / "mnist", name="toy", class_names=list("abcdefghij")).class_names[-1] == "j"
+    assert load_digits().class_names == digit_names
+    assert make_synthetic(n_train=8, n_test=4, n_features=3, n_classes=4).class_names == ("0", "1", "2", "3")

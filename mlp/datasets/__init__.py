@@ -2,7 +2,9 @@
 
 Every loader returns a :class:`Dataset`: features as ``float32`` in ``[0, 1]``
 with shape ``(n_samples, n_features)`` and integer labels as ``int64`` with
-shape ``(n_samples,)``, for a training and a test part.
+shape ``(n_samples,)``, for a training and a test part, and the names of the
+classes (``class_names``: Fashion-MNIST's "T-shirt/top", "Trouser"...; the
+digits "0" .. "9" for MNIST and digits; "0", "1"... for synthetic data).
 
 The test part is only for the final evaluation: carve a validation set for
 tuning out of the *training* part with :func:`train_validation_split`.
@@ -36,7 +38,8 @@ from .by_name import DATASETS, load_dataset
 from .dataset import Dataset
 from .digits import load_digits
 from .idx import read_idx
-from .mnist import DEFAULT_FASHION_MNIST_DIR, IDX_FILES, load_fashion_mnist, load_idx_dir, load_mnist
+from .mnist import (DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, IDX_FILES, load_fashion_mnist, load_idx_dir,
+                    load_mnist)
 from .split import train_validation_split
 from .synthetic import make_synthetic
 
@@ -44,6 +47,7 @@ __all__ = [
     "Dataset",
     "DATASETS",
     "DEFAULT_FASHION_MNIST_DIR",
+    "FASHION_MNIST_CLASSES",
     "IDX_FILES",
     "read_idx",
     "load_idx_dir",

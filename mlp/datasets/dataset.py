@@ -6,6 +6,21 @@ import numpy as np
 from ..checks import check_int
 
 
+def _class_names(names, n_classes):
+    """``names`` as a tuple of ``n_classes`` str; None gives "0" .. str(n_classes - 1)."""
+    if names is None:
+        return tuple(str(k) for k in range(n_classes))
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise TypeError(f"Dataset: class_names must be a sequence of str, one per class; got {names!r}")
+    names = tuple(names)
+    if len(names) != n_classes:
+        raise ValueError(f"Dataset: class_names needs one name per class ({n_classes}); got {len(names)}")
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"Dataset: class_names must hold str; got {name!r} in {names!r}")
+    return names
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
     """A classification data set split into a training and a test part.
@@ -26,6 +41,10 @@ class Dataset:
         Number of classes.
     source : str
         Where the data were read from (a directory) or how they were made.
+    class_names : tuple of str, length n_classes
+        The name of each class, label order (Fashion-MNIST's "T-shirt/top",
+        "Trouser"...). Given as any sequence of str, or None (the default) for
+        the labels themselves: "0", "1", ..., str(n_classes - 1).
 
     The arrays are checked (shapes, dtypes, label range) when the object is
     built; arrays of another dtype are converted to ``float32`` / ``int64``.
@@ -38,12 +57,14 @@ class Dataset:
     name: str
     n_classes: int
     source: str
+    class_names: tuple = None
 
     def __post_init__(self):
         n_classes = check_int("n_classes", self.n_classes, minimum=1)
         object.__setattr__(self, "n_classes", n_classes)
         if not isinstance(self.name, str) or not isinstance(self.source, str):
             raise TypeError("Dataset: name and source must be str")
+        object.__setattr__(self, "class_names", _class_names(self.class_names, n_classes))
         n_features = None
         for part in ("train", "test"):
             X = np.ascontiguousarray(getattr(self, "X_" + part), dtype=np.float32)

@@ -21,7 +21,8 @@ def load_digits(test_fraction=0.25, seed=0) -> Dataset:
     -------
     Dataset
         ``X_train`` / ``X_test`` of shape (n, 64) float32 in ``[0, 1]``
-        (pixel / 16), labels int64 in ``[0, 10)``, ``name="digits"``.
+        (pixel / 16), labels int64 in ``[0, 10)``, ``name="digits"``,
+        ``class_names`` "0" .. "9".
 
     Raises
     ------

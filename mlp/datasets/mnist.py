@@ -24,6 +24,10 @@ IDX_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 
+#: Fashion-MNIST's ten classes, label order (Xiao, Rasul and Vollgraf, 2017).
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
 #: The environment variable naming directories that hold the data sets.
 ENV_VAR = "MLP_DATA"
 
@@ -83,7 +87,7 @@ def _labels(labels, path, n_classes):
     return labels.astype(np.int64)
 
 
-def load_idx_dir(directory, name="fashion-mnist") -> Dataset:
+def load_idx_dir(directory, name="fashion-mnist", class_names=None) -> Dataset:
     """Load an MNIST-style directory of four IDX files.
 
     Parameters
@@ -95,13 +99,17 @@ def load_idx_dir(directory, name="fashion-mnist") -> Dataset:
         when both exist).
     name : str
         The name given to the :class:`Dataset`.
+    class_names : sequence of 10 str, optional
+        The names of the classes; by default :data:`FASHION_MNIST_CLASSES` when
+        ``name`` is ``"fashion-mnist"``, else the digits "0" .. "9" (MNIST's).
 
     Returns
     -------
     Dataset
         ``X_train`` (60000, 784) and ``X_test`` (10000, 784) float32 in
         ``[0, 1]`` (pixel / 255) for (Fashion-)MNIST, labels int64 in
-        ``[0, 10)``; ``n_classes`` is 10 and ``source`` the directory.
+        ``[0, 10)``; ``n_classes`` is 10, ``source`` the directory and
+        ``class_names`` as above.
 
     Raises
     ------
@@ -116,6 +124,8 @@ def load_idx_dir(directory, name="fashion-mnist") -> Dataset:
     directory = check_path("directory", directory)
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str, got {name!r}")
+    if class_names is None and name == "fashion-mnist":
+        class_names = FASHION_MNIST_CLASSES
     if not directory.is_dir():
         raise FileNotFoundError(f"{name}: no such directory: {directory}. {_how_to_get(name)}")
     missing = _missing_files(directory)
@@ -142,7 +152,7 @@ def load_idx_dir(directory, name="fashion-mnist") -> Dataset:
     return Dataset(
         X_train=parts["train"][0], y_train=parts["train"][1],
         X_test=parts["test"][0], y_test=parts["test"][1],
-        name=name, n_classes=n_classes, source=str(directory),
+        name=name, n_classes=n_classes, source=str(directory), class_names=class_names,
     )
 
 
@@ -192,7 +202,8 @@ def load_fashion_mnist(path=None) -> Dataset:
     -------
     Dataset
         ``X_train`` (60000, 784), ``X_test`` (10000, 784) float32 in
-        ``[0, 1]``, labels int64 in ``[0, 10)``, ``name="fashion-mnist"``.
+        ``[0, 1]``, labels int64 in ``[0, 10)``, ``name="fashion-mnist"``,
+        ``class_names`` :data:`FASHION_MNIST_CLASSES`.
 
     Raises
     ------
@@ -226,7 +237,8 @@ def load_mnist(path=None) -> Dataset:
     Returns
     -------
     Dataset
-        As :func:`load_fashion_mnist`, with ``name="mnist"``.
+        As :func:`load_fashion_mnist`, with ``name="mnist"`` and ``class_names``
+        "0" .. "9".
 
     Raises
     ------

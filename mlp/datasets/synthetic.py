@@ -83,7 +83,7 @@ def make_synthetic(n_train=60000, n_test=10000, n_features=784, n_classes=10, se
     Dataset
         ``X_train`` (n_train, n_features), ``X_test`` (n_test, n_features)
         float32 in ``[0, 1]``, labels int64 in ``[0, n_classes)``,
-        ``name="synthetic"``.
+        ``name="synthetic"``, ``class_names`` "0" .. str(n_classes - 1).
     """
     n_train = check_int("n_train", n_train, minimum=1)
     n_test = check_int("n_test", n_test, minimum=1)
