@@ -13,7 +13,7 @@ from kernels.codes import ACTIVATIONS, OUTPUTS, activation_code
 
 from . import checks, persistence, trainer
 from .defaults import NETWORK
-from .evaluation import outputs_in_chunks
+from .evaluation import evaluate, outputs_in_chunks
 from .init import INITS, init_parameters
 from .propagation import Workspace, backward, forward, output_activations, output_loss, weight_rows
 
@@ -87,6 +87,38 @@ class MLP:
         return (f"MLP({self.layer_sizes}, output={self.output!r}, activation={self.activation!r}, "
                 f"dtype={np.dtype(self.dtype).name}, backend={self.backend!r})")
 
+    def __str__(self):
+        return self.summary()
+
+    def summary(self):
+        """A table of the layers: units, function, the shapes of W and b, parameter counts; ``print(net)`` shows it.
+
+        One row for the input, one per hidden layer (with its activation) and one
+        for the output (with its function); then the total number of parameters,
+        the dtype and the backend.
+
+        Returns
+        -------
+        str
+        """
+        rows = [("layer", "units", "function", "W", "b", "parameters"),
+                ("input", f"{self.n_features}", "-", "-", "-", "0")]
+        for l in range(self.n_layers):
+            W, b = tuple(self.weights[l].shape), tuple(self.biases[l].shape)
+            last = l == self.n_layers - 1
+            rows.append(("output" if last else f"hidden {l + 1}", f"{self.layer_sizes[l + 1]}",
+                         self.output if last else self.activation, str(W), str(b),
+                         f"{int(np.prod(W)) + int(np.prod(b)):,}"))
+        widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+        # Names and functions read left-aligned, numbers and shapes right-aligned.
+        lines = ["  ".join(cell.ljust(w) if c in (0, 2) else cell.rjust(w)
+                           for c, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
+        total = sum(int(np.prod(A.shape)) for A in (*self.weights, *self.biases))
+        lines.insert(1, "-" * len(lines[0]))
+        lines.append(f"total parameters: {total:,}")
+        lines.append(f"dtype: {np.dtype(self.dtype).name}, backend: {self.backend}")
+        return "\n".join([f"MLP {'-'.join(map(str, self.layer_sizes))}"] + lines)
+
     # ------------------------------------------------------------ parameters
     def get_parameters(self):
         """Host copies: (weights, biases), lists of NumPy arrays."""
@@ -143,6 +175,23 @@ class MLP:
             checked.append(self.kernels.to_device(np.ascontiguousarray(m)))
         return checked
 
+    def _rows(self, X):
+        """(X as rows, whether X was one example): a 1-D X of n_features values is one example.
+
+        A 1-D X is read as one example only when the network has more than one
+        input feature: with one, it could as well be n examples of that feature,
+        so it is refused and the message says how to reshape it.
+        """
+        if np.ndim(X) != 1:
+            return X, False
+        if self.n_features == 1:
+            raise ValueError(f"X of shape {np.shape(X)} is ambiguous for a network of one input feature: "
+                             "pass X.reshape(-1, 1) for that many examples, or X.reshape(1, 1) for one")
+        if np.shape(X)[0] != self.n_features:
+            raise ValueError(f"a single example must be a vector of {self.n_features} features; "
+                             f"got shape {np.shape(X)}")
+        return np.reshape(X, (1, -1)), True
+
     def _run_forward(self, X, masks):
         X = checks.check_X(X, self.n_features, self.dtype)
         n = X.shape[0]
@@ -157,7 +206,9 @@ class MLP:
 
         Parameters
         ----------
-        X : array (n, n_features)
+        X : array (n, n_features), or (n_features,) for one example
+            A 1-D X is one example when n_features > 1; a network of one
+            input feature refuses a 1-D X (n examples or one? reshape it).
         masks : None or list of n_layers arrays, each (n, width) or (width,)
             Multiplied into the input and each hidden layer's activations
             exactly as given (include any 1/keep scaling yourself). An entry may
@@ -166,20 +217,64 @@ class MLP:
 
         Returns
         -------
-        array (n, n_outputs): the output activations (softmax or logistic
-        probabilities, the identity output, or exp's predicted means).
+        array (n, n_outputs), or (n_outputs,) for a 1-D X: the output activations
+        (softmax or logistic probabilities, the identity output, or exp's
+        predicted means).
         """
+        X, one = self._rows(X)
         ws, _, _, _ = self._run_forward(X, masks)
-        return output_activations(self.kernels, self.output, ws)
+        out = output_activations(self.kernels, self.output, ws)
+        return out[0] if one else out
 
     def predict(self, X):
-        """Class indices (n,) for softmax, 0/1 indicators (n, n_outputs) for logistic, else the outputs."""
+        """Class indices (n,) for softmax, 0/1 indicators (n, n_outputs) for logistic, else the outputs.
+
+        X is (n, n_features), or (n_features,) for one example (as in ``forward``):
+        then a scalar class index (softmax) or one row (n_outputs,).
+        """
+        X, one = self._rows(X)
         out = self.forward(X)
         if self.output == "softmax":
-            return out.argmax(axis=1)
-        if self.output == "logistic":
-            return (out > 0.5).astype(np.int64)
-        return out
+            predicted = out.argmax(axis=1)
+        elif self.output == "logistic":
+            predicted = (out > 0.5).astype(np.int64)
+        else:
+            predicted = out
+        return predicted[0] if one else predicted
+
+    def evaluate(self, X, Y):
+        """(loss, accuracy) of the full network on (X, Y), as the trainer's ``val_loss`` and ``val_accuracy``.
+
+        The loss is the mean data loss (cross-entropy, squared error...) of the
+        full network, without the l1/l2 penalty: it compares networks trained
+        with different penalties. Evaluated in chunks of rows
+        (``mlp.evaluation.evaluate``).
+
+        Parameters
+        ----------
+        X : array (n, n_features)
+        Y : softmax: int labels (n,) or one-hot (n, n_classes); otherwise targets (n, n_outputs)
+            (in [0, 1] for logistic, >= 0 for exp)
+
+        Returns
+        -------
+        loss : float
+        accuracy : float, or None for an output other than softmax
+        """
+        X = checks.check_X(X, self.n_features, self.dtype)
+        return evaluate(self, X, self._targets(Y, X.shape[0]))
+
+    def _targets(self, Y, n):
+        """Y checked for this network's output, as the trainer checks it: int64 labels (n,) or targets (n, n_outputs)."""
+        if self.output == "softmax":
+            return checks.check_labels(Y, n, self.n_outputs)
+        targets = checks.check_targets(Y, n, self.n_outputs, self.dtype)
+        # the logistic output's cross-entropy needs targets in [0, 1], the Poisson loss counts >= 0
+        low, high = {"logistic": (0, 1), "exp": (0, np.inf)}.get(self.output, (-np.inf, np.inf))
+        if targets.min() < low or targets.max() > high:
+            raise ValueError(f"a {self.output!r} output needs targets in [{low}, {high}]; "
+                             f"got values in [{targets.min()}, {targets.max()}]")
+        return targets
 
     def loss_and_gradients(self, X, Y, *, l2=0.0, l1=0.0, masks=None, sample_weight=None):
         """The regularised loss and its gradient with respect to every parameter.
@@ -254,12 +349,16 @@ class MLP:
     def predict_proba(self, X):
         """Class probabilities (n, n_classes) of the full network (softmax or logistic output).
 
-        With inverted dropout in training, the full network is the inference network unchanged.
+        X is (n, n_features), or (n_features,) for one example (as in ``forward``):
+        then the probabilities are (n_classes,). With inverted dropout in training,
+        the full network is the inference network unchanged.
         """
         if self.output not in ("softmax", "logistic"):
             raise ValueError(f"predict_proba needs a softmax or logistic output; this network's output is "
                              f"{self.output!r}")
-        return outputs_in_chunks(self, checks.check_X(X, self.n_features, self.dtype))
+        X, one = self._rows(X)
+        probs = outputs_in_chunks(self, checks.check_X(X, self.n_features, self.dtype))
+        return probs[0] if one else probs
 
     def mc_dropout_proba(self, X, keep_prob, n_samples=20, seed=0):
         """The lecture's "ensemble of many smaller networks": mean probabilities of sampled reduced networks.

@@ -141,3 +141,87 @@ def test_same_seed_same_weights_other_seed_other_weights():
     a, b, c = (mlp.MLP([6, 5, 2], seed=s, backend="numpy") for s in (3, 3, 4))
     np.testing.assert_array_equal(a.weights[0], b.weights[0])
     assert not np.array_equal(a.weights[0], c.weights[0])
+
+
+# ---------------------------------------------------------------- the model as a user meets it
+def _summary_counts(text):
+    """{layer name: parameter count} and the total, read back from ``net.summary()``."""
+    counts, total = {}, None
+    for line in text.splitlines():
+        if line.startswith(("hidden", "output", "input")):
+            name = " ".join(line.split()[:2]) if line.startswith("hidden") else line.split()[0]
+            counts[name] = int(line.split()[-1].replace(",", ""))
+        elif line.startswith("total parameters:"):
+            total = int(line.split(":")[1].replace(",", ""))
+    return counts, total
+
+
+def test_summary_counts_every_parameter_and_print_shows_it(capsys):
+    net = mlp.MLP([784, 256, 128, 10], activation="tanh", seed=0, dtype=np.float64, backend="numpy")
+    text = net.summary()
+    counts, total = _summary_counts(text)
+    assert counts == {"input": 0, "hidden 1": 256 * 784 + 256, "hidden 2": 128 * 256 + 128, "output": 10 * 128 + 10}
+    assert total == sum(W.size + b.size for W, b in zip(net.weights, net.biases)) == 235146
+    assert "(256, 784)" in text and "(10,)" in text and "tanh" in text and "softmax" in text
+    assert "float64" in text and "numpy" in text
+    print(net)
+    assert capsys.readouterr().out.strip() == text.strip()
+    assert repr(net).startswith("MLP([784, 256, 128, 10], output='softmax'")  # repr unchanged
+
+
+@pytest.mark.parametrize("output", ["softmax", "identity", "logistic"])
+def test_evaluate_is_the_trainers_validation_loss_and_accuracy(output):
+    net = random_net([6, 5, 3], output, "numpy")
+    X, Y = random_batch(net, 40, seed=1)
+    X_val, Y_val = random_batch(net, 30, seed=2)
+    history = net.fit(X, Y, X_val=X_val, y_val=Y_val, epochs=1, batch_size=8, learning_rate=0.05,
+                      l2=0.5, seed=0)
+    loss, accuracy = net.evaluate(X_val, Y_val)
+    record = history.records[-1]
+    assert loss == pytest.approx(record["val_loss"], rel=1e-12)
+    # the data loss only: the l2 penalty of loss_and_gradients is left out
+    assert loss == pytest.approx(net.loss_and_gradients(X_val, Y_val)[0], rel=1e-12)
+    assert loss < net.loss_and_gradients(X_val, Y_val, l2=0.5)[0]
+    if output == "softmax":
+        assert accuracy == record["val_accuracy"] == np.mean(net.predict(X_val) == Y_val)
+    else:
+        assert accuracy is None and record["val_accuracy"] is None
+
+
+def test_evaluate_checks_its_arguments_as_the_trainer_does():
+    net = random_net([4, 3, 2], "softmax", "numpy")
+    with pytest.raises(ValueError, match="4 columns"):
+        net.evaluate(np.zeros((5, 3)), np.zeros(5, int))
+    with pytest.raises(ValueError, match="labels must lie in"):
+        net.evaluate(np.zeros((5, 4)), np.full(5, 2))
+    with pytest.raises(ValueError, match="Y has 4 labels"):
+        net.evaluate(np.zeros((5, 4)), np.zeros(4, int))
+    logistic = random_net([4, 3, 2], "logistic", "numpy")
+    with pytest.raises(ValueError, match=r"targets in \[0, 1\]"):
+        logistic.evaluate(np.zeros((5, 4)), np.full((5, 2), 2.0))
+
+
+@pytest.mark.parametrize("output", ["softmax", "logistic", "identity"])
+def test_one_example_as_a_vector_gives_the_row_of_the_batch(output):
+    net = random_net([5, 4, 3], output, "cpu")
+    X, _ = random_batch(net, 6)
+    for i in (0, 5):
+        np.testing.assert_array_equal(net.forward(X[i]), net.forward(X)[i])
+        assert net.forward(X[i]).shape == (3,)
+        one = net.predict(X[i])
+        np.testing.assert_array_equal(one, net.predict(X)[i])
+        if output == "softmax":
+            assert np.ndim(one) == 0
+        if output != "identity":
+            np.testing.assert_array_equal(net.predict_proba(X[i]), net.predict_proba(X)[i])
+    with pytest.raises(ValueError, match="vector of 5 features; got shape \\(4,\\)"):
+        net.predict(X[0, :4])
+
+
+def test_a_vector_is_refused_when_the_network_has_one_input_feature():
+    net = random_net([1, 4, 2], "softmax", "numpy")
+    with pytest.raises(ValueError, match=r"ambiguous.*reshape\(-1, 1\)"):
+        net.predict(np.zeros(3))
+    with pytest.raises(ValueError, match="ambiguous"):
+        net.forward(np.zeros(1))
+    assert net.predict(np.zeros((3, 1))).shape == (3,)
