@@ -5,14 +5,70 @@ search tables, figures) goes through ``atomic_write``: the bytes go to a
 temporary file in the destination's directory, which is flushed and fsynced,
 then renamed over the destination, and the directory is fsynced so that the
 rename itself survives a crash.
+
+Permissions are those an ordinary ``open(path, "w")`` gives:
+
+- a new file gets ``0o666 & ~umask`` (or what the directory's default ACL
+  says). The temporary file is created by ``os.open(..., 0o666)`` under a
+  fresh random name, so the kernel applies the umask itself: no process-wide
+  ``os.umask`` change that another thread could observe. (``tempfile.mkstemp``
+  would make every file readable by its owner only.)
+- a file that already exists keeps its permission bits, as ``open(path, "w")``
+  on it would and as ``sed -i``, Vim and Emacs do when they replace a file:
+  re-saving a model someone made private must not make it readable by others.
+  The setuid, setgid and sticky bits are not carried over, nor the owner,
+  group or ACLs (only root could give a file back to another owner).
 """
 import json
 import math
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
 import numpy as np
+
+# The longest file name most file systems (ext4, XFS, Btrfs, APFS, NTFS) accept, in bytes.
+NAME_MAX = 255
+# 64 random bits per temporary name: two writers of one file never pick the same name.
+TOKEN_BYTES = 8
+# Fresh names tried before giving up, as ``tempfile`` does; a taken name is another writer's temporary file.
+NAME_ATTEMPTS = 100
+# O_EXCL: never open an existing file (nor follow a planted symlink); O_BINARY: no newline translation on Windows.
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
+def temporary_name(path):
+    """A fresh hidden name next to ``path``: ``.<name>.<16 hex digits>.tmp``, at most ``NAME_MAX`` bytes.
+
+    The copy of the destination's name is shortened (at a character boundary)
+    so that a destination whose own name is near the limit can still be written.
+    """
+    directory, name = os.path.split(path)
+    suffix = f".{secrets.token_hex(TOKEN_BYTES)}.tmp"
+    room = NAME_MAX - len(os.fsencode("." + suffix))
+    while len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return os.path.join(directory, f".{name}{suffix}")
+
+
+def _existing_mode(path):
+    """The permission bits of the file at ``path``, None when there is none (a new file takes the umask's)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode) & 0o777
+    except FileNotFoundError:
+        return None
+
+
+def _create_temporary(path):
+    """(fd, name) of a new empty file next to ``path``, created ``0o666 & ~umask`` as ``open(path, "w")`` would."""
+    for _ in range(NAME_ATTEMPTS):
+        tmp = temporary_name(path)
+        try:
+            return os.open(tmp, _CREATE_FLAGS, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {path!r} after {NAME_ATTEMPTS} attempts")
 
 
 def _fsync_directory(directory):
@@ -34,12 +90,24 @@ def atomic_write(path, write):
 
     The temporary file is flushed and fsynced before ``os.replace``; on any
     exception (KeyboardInterrupt included) it is removed and ``path`` is untouched.
+    A new file gets ``0o666 & ~umask``, a replaced one keeps its permission bits
+    (see the module's docstring).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The destination; its name may be up to ``NAME_MAX`` bytes long.
+    write : callable(binary_file)
+        Writes the whole content.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    mode = _existing_mode(path)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                os.chmod(f.fileno() if os.chmod in os.supports_fd else tmp, mode)
             write(f)
             f.flush()
             os.fsync(f.fileno())
