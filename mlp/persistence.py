@@ -23,6 +23,7 @@ network from what ``read_npz`` and ``parse_model`` return. Every file is
 written atomically (``mlp.files.atomic_write``): a failed or interrupted save
 leaves any previous file intact.
 """
+import codecs
 import json
 import os
 import zipfile
@@ -39,8 +40,8 @@ FORMAT_NAME = "numba-mlp-model"
 # Version 2 added the hidden activation: a reader of version 1 would take a tanh network for relu.
 FORMAT_VERSION = 2
 _HEADER_KEYS = ("format", "format_version", "layer_sizes", "output", "dtype", "library_version", "metadata")
-# What np.load / zipfile raise on a damaged file (zlib for compressed members,
-# ValueError for a non-zip file np.load then refuses to unpickle).
+# What np.load / zipfile raise on a damaged archive (zlib for compressed members, ValueError for a
+# member whose .npy header is damaged or announces Python objects).
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, UnicodeDecodeError)
 
 
@@ -107,30 +108,107 @@ def save_model(net, path, metadata=None):
     write_npz(path, model_arrays(net, metadata))
 
 
+# What a .npz archive (a zip file) begins with: a local file header, or the end record of an empty archive.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+# Enough of a file's beginning to tell what it is, and to quote a line of text.
+SNIFF_BYTES = 512
+QUOTE_CHARS = 40
+
+
+def describe_contents(head):
+    """What a file that is no zip archive looks like from its first bytes ``head``, for "this file is ...".
+
+    Never suggests loading pickles: a model file never holds any, and
+    unpickling a stranger's file runs its code.
+    """
+    if not head:
+        return "empty"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single NumPy array (.npy), not an archive of arrays"
+    if head.startswith(b"\x80"):
+        return "a Python pickle, which numba-mlp never loads"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip-compressed: decompress it first if it holds a model"
+    try:
+        # an incremental decoder accepts a character cut at the end of ``head``
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\0" not in text:
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        return f"text, beginning {first[:QUOTE_CHARS]!r}"
+    return f"binary data of an unknown kind, beginning with the bytes {head[:8].hex(' ')}"
+
+
+class _Foreign(Exception):
+    """Raised inside read_npz for a readable archive that is not ours."""
+
+
+def _damage(exc):
+    """The reason numpy or zipfile gives for a damaged archive, unless it advises loading pickles.
+
+    ``np.load`` suggests ``allow_pickle`` for an object array, which a damaged
+    header can also announce: a model never holds one, and that advice would
+    invite running untrusted code.
+    """
+    text = str(exc)
+    if "pickle" in text.lower():
+        return "a member claims to hold Python objects, which a model never does"
+    return f"{type(exc).__name__}: {text}"
+
+
 def read_npz(path):
     """All members of a numba-mlp file as a dict of arrays, checked to be a readable model file.
 
-    Raises ValueError naming the path for truncated, corrupted, foreign and
-    newer-format files; FileNotFoundError when there is no file.
+    The first bytes say what a file that is no ``.npz`` archive is (text, a
+    pickle, a single ``.npy`` array, gzip, empty...); nothing in it is ever
+    unpickled, and no message suggests unpickling.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        the file is truncated, corrupted, foreign (not a numba-mlp model: the
+        message says what it looks like) or of a newer format; the message
+        names the path.
+    FileNotFoundError
+        there is no file at ``path``.
+    IsADirectoryError
+        ``path`` is a directory. An ``OSError`` like a missing file, rather than
+        a ``ValueError``: the path names no file at all, and it is what
+        ``open`` raises for it.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no model file at {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path!r} is a directory, not a numba-mlp model file")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise _Foreign("it holds a single .npy array, not a numba-mlp .npz model")
-        with loaded as npz:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no model file at {path!r}") from None
+    foreign = f"{path!r} is not a numba-mlp model file (a numba-mlp model is a .npz archive; this file is "
+    if not head.startswith(ZIP_MAGIC):
+        raise ValueError(foreign + describe_contents(head) + ")")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
             names = set(npz.files)
             if "format" not in names or str(npz["format"]) != FORMAT_NAME:
-                raise _Foreign(f"it has no '{FORMAT_NAME}' format marker (members: {sorted(names)[:8]})")
+                raise _Foreign(f"a .npz archive without the '{FORMAT_NAME}' format marker; "
+                               f"its members: {sorted(names)[:8]}")
             # reading every member checks every member's CRC-32
             arrays = {name: npz[name] for name in npz.files}
     except _Foreign as exc:
-        raise ValueError(f"{path!r} is not a numba-mlp model file: {exc}") from None
+        raise ValueError(f"{foreign}{exc})") from None
     except _READ_ERRORS as exc:
         raise ValueError(f"{path!r} cannot be read as a numba-mlp model: the file is truncated or "
-                         f"corrupted ({type(exc).__name__}: {exc})") from exc
+                         f"corrupted ({_damage(exc)})") from None
     missing = [k for k in _HEADER_KEYS if k not in arrays]
     if missing:
         raise ValueError(f"{path!r} is a damaged numba-mlp model file: members {missing} are missing")
@@ -142,10 +220,6 @@ def read_npz(path):
     if version < 1:
         raise ValueError(f"{path!r} has an invalid model format version {version}")
     return arrays
-
-
-class _Foreign(Exception):
-    """Raised inside read_npz for a readable file that is not ours."""
 
 
 def parse_model(arrays, path="<arrays>"):

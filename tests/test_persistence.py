@@ -1,6 +1,9 @@
 """Saving and loading models: exact round trips on every backend, and clear errors for bad files."""
+import gzip
 import os
+import pickle
 import stat
+import traceback
 
 import numpy as np
 import pytest
@@ -100,18 +103,62 @@ def test_corrupted_bytes_raise(saved):
 def test_foreign_files_raise(tmp_path):
     other = tmp_path / "other.npz"
     np.savez(other, weights=np.ones((2, 2)))
-    with pytest.raises(ValueError, match="not a numba-mlp model"):
+    with pytest.raises(ValueError, match=r"not a numba-mlp model file .*format marker; its members: \['weights'\]"):
         mlp.load(other)
     single = tmp_path / "single.npy"
     np.save(single, np.ones(3))
-    with pytest.raises(ValueError, match="not a numba-mlp model"):
+    with pytest.raises(ValueError, match=r"not a numba-mlp model file .*single NumPy array \(\.npy\)"):
         mlp.load(single)
     text = tmp_path / "notes.txt"
     text.write_text("hello, not a model\n")
-    with pytest.raises(ValueError, match="truncated or corrupted"):
+    with pytest.raises(ValueError, match="not a numba-mlp model file .*this file is text, beginning 'hello, not a model'"):
         mlp.load(text)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no model file at"):
         mlp.load(tmp_path / "missing.npz")
+
+
+def test_a_directory_is_named_as_one(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a directory, not a numba-mlp model file"):
+        mlp.load(tmp_path)
+
+
+def _crafted_files(directory, model_bytes):
+    """(name, bytes) of files that are not models, each in a way a user has met."""
+    yield "empty.npz", b""
+    yield "notes.txt", "poids du réseau\n".encode()
+    yield "model.pkl", pickle.dumps({"W0": [[1.0]]}, protocol=4)
+    yield "model.pkl0", pickle.dumps({"W0": 1}, protocol=0)
+    yield "random.bin", np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8).tobytes()
+    yield "model.npz.gz", gzip.compress(model_bytes)
+    yield "truncated.npz", model_bytes[:len(model_bytes) // 2]
+    yield "header-only.npz", model_bytes[:10]
+    objects = directory / "objects.npz"
+    np.savez(objects, format=np.array(persistence.FORMAT_NAME), W0=np.array([{"a": 1}], dtype=object))
+    yield "objects.npz", objects.read_bytes()
+
+
+@pytest.mark.parametrize("name, message", [
+    ("empty.npz", r"\(a numba-mlp model is a \.npz archive; this file is empty\)"),
+    ("notes.txt", "this file is text, beginning 'poids du réseau'"),
+    ("model.pkl", "this file is a Python pickle, which numba-mlp never loads"),
+    ("model.pkl0", "this file is text"),
+    ("random.bin", "this file is binary data of an unknown kind"),
+    ("model.npz.gz", "this file is gzip-compressed"),
+    ("truncated.npz", "truncated or corrupted"),
+    ("header-only.npz", "truncated or corrupted"),
+    ("objects.npz", "truncated or corrupted .*Python objects"),
+])
+def test_a_file_that_is_no_model_says_what_it_is_and_never_suggests_unpickling(saved, name, message):
+    _, path = saved
+    crafted = dict(_crafted_files(path.parent, path.read_bytes()))
+    bad = path.parent / name
+    bad.write_bytes(crafted[name])
+    with pytest.raises(ValueError, match=message) as info:
+        mlp.load(bad)
+    assert repr(str(bad)) in str(info.value)
+    shown = "".join(traceback.format_exception(info.value))  # chained causes included
+    assert "allow_pickle" not in shown and "pickle=True" not in shown
+    assert "pickle.load" not in shown
 
 
 def _rewrite(path, **changes):
