@@ -1,4 +1,6 @@
-"""Bad input raises a clear error that names the problem."""
+"""Bad input raises a clear error that names the problem; unscaled input a warning."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -53,7 +55,7 @@ def test_cuda_backend_without_gpu_says_what_is_missing(monkeypatch):
 
 @pytest.mark.parametrize("bad_X,error,match", [
     (X[:, :3], ValueError, r"X must have 4 columns; got shape \(5, 3\)"),
-    (X[0], ValueError, "X must be 2-D"),
+    (X[None], ValueError, "X must be 2-D"),  # a 1-D X is one example (MLP.forward), 3-D is nothing
     (np.zeros((0, 4)), ValueError, "X has no rows"),
     (np.where(np.eye(5, 4) > 0, np.nan, X), ValueError, "X contains NaN"),
     (np.where(np.eye(5, 4) > 0, np.inf, X), ValueError, "X contains inf"),
@@ -140,3 +142,73 @@ def test_set_parameters_checks_shapes_and_values(net):
     W[1][0, 0] = np.nan
     with pytest.raises(ValueError, match="layer 1: parameters contain NaN"):
         net.set_parameters(W, b)
+
+
+# ---------------------------------------------------------------- unscaled inputs
+PIXELS = np.random.default_rng(0).integers(0, 256, (40, 64)).astype(np.uint8)
+PIXELS[0, 0] = 255
+
+
+def _no_warning(X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mlp.checks.warn_if_unscaled("X", X)
+
+
+def test_uint8_pixels_are_warned_about_pointing_at_the_callers_line():
+    with pytest.warns(mlp.checks.UnscaledInputWarning) as caught:
+        mlp.checks.warn_if_unscaled("X", PIXELS)
+    assert len(caught) == 1
+    assert str(caught[0].message) == (
+        "X looks like unscaled 0-255 pixel data (dtype uint8, max 255): divide by 255 so inputs are in [0, 1] "
+        "as the initialisation std 1/sqrt(cols(W)) assumes")
+    assert issubclass(mlp.checks.UnscaledInputWarning, UserWarning)
+    assert caught[0].filename == __file__  # not a line inside numba-mlp
+
+
+@pytest.mark.parametrize("X, text", [
+    (PIXELS.astype(np.float32), r"0-255 pixel data \(dtype float32, max 255\)"),
+    (PIXELS.astype(np.float64) / 16, None),  # not whole numbers
+    (np.minimum(PIXELS, 16).astype(np.float64), r"0-255 pixel data \(dtype float64, max 16\)"),
+    (PIXELS.astype(np.int64) - 100, r"holds unscaled integers \(dtype int64, values in \[-100, 155\]\)"),
+    (PIXELS.astype(np.float64) * 2, None),  # whole numbers beyond 255: not pixels
+    (PIXELS.astype(np.float64) - 100, None),  # negative whole numbers: not pixels
+])
+def test_whole_numbers_above_1_are_warned_about(X, text):
+    if text is None:
+        _no_warning(X)
+    else:
+        with pytest.warns(mlp.checks.UnscaledInputWarning, match=text):
+            mlp.checks.warn_if_unscaled("X", X)
+
+
+@pytest.mark.parametrize("X", [
+    PIXELS / 255.0,  # in [0, 1]
+    (PIXELS / 255.0).astype(np.float32),
+    (PIXELS - PIXELS.mean(axis=0)) / (PIXELS.std(axis=0) + 1e-8),  # standardised, with negatives
+    (PIXELS > 128).astype(np.uint8),  # binary features
+    PIXELS > 128,
+    np.full((3, 2), np.nan),
+    np.zeros((0, 4), np.uint8),
+    [[1, 2], [3]],  # ragged: check_X reports it
+    np.array([["a", "b"]]),
+])
+def test_scaled_or_non_numeric_inputs_are_not_warned_about(X):
+    _no_warning(X)
+
+
+def test_a_fraction_in_the_last_chunk_clears_whole_numbers(monkeypatch):
+    monkeypatch.setattr(mlp.checks, "FINITE_CHUNK", 7)
+    X = PIXELS.astype(np.float64)
+    X.flat[-1] = 3.5
+    _no_warning(X)
+    X.flat[-1] = 3.0
+    with pytest.warns(mlp.checks.UnscaledInputWarning):
+        mlp.checks.warn_if_unscaled("X", X)
+
+
+def test_sparse_pixels_are_warned_about():
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.warns(mlp.checks.UnscaledInputWarning, match="dtype uint8, max 255"):
+        mlp.checks.warn_if_unscaled("X", sparse.csr_matrix(PIXELS))
+    _no_warning(sparse.csr_matrix(PIXELS / 255.0))
