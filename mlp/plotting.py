@@ -1,10 +1,12 @@
-"""Learning curves of a training run, drawn with matplotlib's file-only Agg backend.
+"""Learning curves of a training run and confusion matrices, drawn with matplotlib's file-only Agg backend.
 
 matplotlib is an optional dependency (``pip install 'numba-mlp[cli]'``): it is
 imported only when a figure is drawn, so ``import mlp`` works without it.
 """
 import math
 from pathlib import Path
+
+import numpy as np
 
 from .files import atomic_write
 
@@ -14,7 +16,7 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise ImportError("plotting learning curves needs matplotlib: "
+        raise ImportError("plotting needs matplotlib: "
                           "pip install 'numba-mlp[cli]' (or pip install matplotlib)") from None
     # Agg draws into files only: no display is needed, and none is opened.
     matplotlib.use("Agg", force=False)
@@ -94,6 +96,57 @@ def plot_history(records, path, *, title=None, kept_epoch=None):
                 ax.legend()
         if title:
             fig.suptitle(title)
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_confusion(confusion, class_names, path, *, title=None):
+    """Draw a confusion matrix into a PNG file: class names on the axes, the count in every cell.
+
+    Parameters
+    ----------
+    confusion : int array (n_classes, n_classes)
+        ``confusion[i, j]``: the examples of true class i predicted as j (``mlp.metrics.confusion_matrix``).
+    class_names : sequence of n_classes str
+        Label order.
+    path : str or os.PathLike
+        The PNG file, written atomically (``mlp.files.atomic_write``).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    counts = np.asarray(confusion)
+    names = [str(name) for name in class_names]
+    if counts.ndim != 2 or counts.shape != (len(names), len(names)):
+        raise ValueError(f"confusion must be ({len(names)}, {len(names)}), one row and column per class name; "
+                         f"got shape {counts.shape}")
+    path = Path(path)
+    plt = pyplot()
+    n = len(names)
+    side = max(4.0, 0.6 * n + 2.5)  # room for the names of ten classes, and their counts, at a readable size
+    fig, ax = plt.subplots(figsize=(side + 1, side), constrained_layout=True)
+    try:
+        image = ax.imshow(counts, cmap="Blues", vmin=0)
+        fig.colorbar(image, ax=ax, shrink=0.8, label="examples")
+        ticks = np.arange(n)
+        ax.set_xticks(ticks, names, rotation=45, ha="right", rotation_mode="anchor")
+        ax.set_yticks(ticks, names)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        # Dark cells get white text so that every count stays readable.
+        dark = counts.max() / 2 if counts.size else 0
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=8,
+                        color="white" if counts[i, j] > dark else "black")
+        if title:
+            ax.set_title(title)
         atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     finally:
         plt.close(fig)
