@@ -338,6 +338,15 @@ class MLP:
             raise TypeError(f"metadata must be a dict; got {type(value).__name__}")
         self._metadata = dict(value)
 
+    @property
+    def class_names(self):
+        """The name of each output, label order: ``metadata["class_names"]`` when it holds one str per output
+        (``mlp train`` saves the data set's there), else "0", "1", ..., str(n_outputs - 1)."""
+        names = self.metadata.get("class_names")
+        if isinstance(names, list) and len(names) == self.n_outputs and all(isinstance(n, str) for n in names):
+            return tuple(names)
+        return tuple(str(k) for k in range(self.n_outputs))
+
     def fit(self, X, y, **kwargs):
         """Train in place with minibatch SGD; ``mlp.trainer.fit``'s arguments. Returns the ``History``."""
         return trainer.fit(self, X, y, **kwargs)

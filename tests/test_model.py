@@ -225,3 +225,13 @@ def test_a_vector_is_refused_when_the_network_has_one_input_feature():
     with pytest.raises(ValueError, match="ambiguous"):
         net.forward(np.zeros(1))
     assert net.predict(np.zeros((3, 1))).shape == (3,)
+
+
+def test_class_names_come_from_the_metadata_else_the_labels(tmp_path):
+    net = mlp.MLP([4, 3], backend="numpy")
+    assert net.class_names == ("0", "1", "2")
+    net.metadata = {"class_names": ["cat", "dog", "bird"]}
+    net.save(tmp_path / "m.npz")
+    assert mlp.load(tmp_path / "m.npz").class_names == ("cat", "dog", "bird")
+    net.metadata = {"class_names": ["cat", "dog"]}  # not one per output: not used
+    assert net.class_names == ("0", "1", "2")

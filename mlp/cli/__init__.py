@@ -1,21 +1,25 @@
-"""The ``mlp`` command line: ``mlp train`` and ``mlp search``.
+"""The ``mlp`` command line: ``mlp train``, ``mlp search``, ``mlp evaluate`` and ``mlp predict``.
 
 ``mlp train`` (:mod:`mlp.cli.train`) trains one network and evaluates it on
 the test set once; ``mlp search`` (:mod:`mlp.cli.search`) searches
-hyper-parameters on a validation split with :func:`mlp.search.search`. What
-both share (argument types, choices, data loading, the usage error, exit
+hyper-parameters on a validation split with :func:`mlp.search.search`;
+``mlp evaluate`` (:mod:`mlp.cli.evaluate`) scores a saved model on the test
+set, per class, with its confusion matrix; ``mlp predict``
+(:mod:`mlp.cli.predict`) classifies new examples with a saved model. What
+they share (argument types, choices, data loading, the usage error, exit
 codes) is in :mod:`mlp.cli.options`. Only ``mlp search`` imports the search
 package.
 
 Exit status: 0 on success; 1 when training diverged or a search is
-incomplete; 2 for bad arguments, a missing data set or an unavailable
-backend; 130 when interrupted with Ctrl-C.
+incomplete; 2 for bad arguments, a missing data set, model or input file,
+a model that does not fit its data, or an unavailable backend; 130 when
+interrupted with Ctrl-C.
 """
 import argparse
 import sys
 
 from .._version import __version__
-from . import train
+from . import evaluate, predict, train
 from .options import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 
@@ -35,6 +39,14 @@ def build_parser(argv=()):
         description=train.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_train_arguments(train_parser)
     search_parser = sub.add_parser("search", help="hyper-parameter search on a validation split")
+    evaluate_parser = sub.add_parser(
+        "evaluate", help="score a saved model on the test set: accuracy, loss, per-class table, confusion matrix",
+        description=evaluate.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    evaluate.add_evaluate_arguments(evaluate_parser)
+    predict_parser = sub.add_parser(
+        "predict", help="classify the examples of a file (.npy, .npz, IDX, image) with a saved model",
+        description=predict.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict.add_predict_arguments(predict_parser)
     if list(argv)[:1] == ["search"]:
         # main checked that mlp.search imports.
         from . import search
@@ -77,6 +89,10 @@ def main(argv=None):
             from . import search
 
             return search.run_search(args)
+        if args.command == "evaluate":
+            return evaluate.run_evaluate(args)
+        if args.command == "predict":
+            return predict.run_predict(args)
         return train.run_train(args, argv)
     except UsageError as exc:
         print(f"mlp {args.command}: error: {exc}", file=sys.stderr)
