@@ -22,12 +22,13 @@ from .._version import __version__
 from ..defaults import SEARCH
 from ..files import write_text
 from ..persistence import save_model
+from ..threads import limited_threads
 from .data import search_data
 from .journal import JOURNAL_FORMAT, JOURNAL_NAME, Journal, read_journal
 from .results import SearchResult, plot_trials, rank_key, trial_row, write_tables
 from .runners import SearchIncomplete, WorkerDied, finished_trials
 from .space import METHODS, check_space, configurations, jsonable_space, trial_key
-from .trials import accuracy_and_loss, limited_threads, network_and_config, train_trial
+from .trials import accuracy_and_loss, network_and_config, train_trial
 
 
 def search(data, space, *, method=SEARCH["method"], n_trials=None, seed=SEARCH["seed"],

@@ -11,7 +11,11 @@ import hashlib
 import os
 import time
 
-from .trials import PARALLEL_EXTRA_HINT, keyed_trial, run_trial
+from ..threads import usable_cores
+from .trials import keyed_trial, run_trial
+
+#: How to install what parallel and distributed searches need.
+PARALLEL_EXTRA_HINT = "pip install 'numba-mlp[dask]'"
 
 
 class SearchIncomplete(RuntimeError):
@@ -37,14 +41,6 @@ class WorkerDied(Exception):
         self.keys = keys
 
 
-def _cores():
-    """The CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
-        return os.cpu_count() or 1
-
-
 @contextlib.contextmanager
 def finished_trials(todo, split, settings, *, n_jobs=1, client=None, scheduler=None, threads_per_trial=None):
     """Run the ``todo`` list of ``(key, params)``; yields an iterator of ``(key, result)``.
@@ -63,7 +59,7 @@ def finished_trials(todo, split, settings, *, n_jobs=1, client=None, scheduler=N
         elif n_jobs > 1 and len(todo) > 1:
             n_workers = min(n_jobs, len(todo))
             yield _run_joblib(todo, split, settings, n_workers,
-                              threads_per_trial or max(1, _cores() // n_workers))
+                              threads_per_trial or max(1, usable_cores() // n_workers))
         else:
             yield _run_sequential(todo, split, settings, threads_per_trial)
 

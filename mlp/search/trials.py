@@ -1,17 +1,15 @@
 """One trial: a fresh network trained on the training split and scored on the validation split.
 
 This is what the workers run: a trial gets the training and validation
-splits only, never the test set. :func:`limited_threads` pins a trial's BLAS
-thread count, on which its result depends to the bit.
+splits only, never the test set. ``run_trial`` pins a trial's BLAS thread
+count (``mlp.threads.limited_threads``), on which its result depends to the bit.
 """
-import contextlib
 import math
 import os
 import platform
 import time
 import warnings
 
-import numba
 import numpy as np
 
 from .. import checks
@@ -19,11 +17,9 @@ from ..config import TrainConfig
 from ..defaults import NETWORK, SEARCH
 from ..evaluation import evaluate
 from ..model import MLP
+from ..threads import limited_threads
 from ..trainer import Trainer
 from .space import CONFIG_NAMES
-
-#: How to install what parallel and distributed searches need.
-PARALLEL_EXTRA_HINT = "pip install 'numba-mlp[dask]'"
 
 
 def network_and_config(params, n_features, n_classes, seed):
@@ -46,35 +42,6 @@ def network_and_config(params, n_features, n_classes, seed):
     return layer_sizes, config
 
 
-@contextlib.contextmanager
-def limited_threads(threads):
-    """BLAS on at most ``threads`` threads and numba's own parallel loops on one, while the block runs.
-
-    None leaves both as they are. numba's parallel loops (``prange``) are not
-    on the default path, BLAS (the kernels' products) is; its thread count
-    changes the order of floating-point sums, so a trial reproduces to the bit
-    only with the same count.
-    """
-    if threads is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        raise ImportError(f"limiting the threads of a trial needs threadpoolctl: {PARALLEL_EXTRA_HINT}") from None
-    # The cpu kernels call NumPy's OpenBLAS or SciPy's (kernels.cpu_blas), SciPy's loaded on first use;
-    # threadpoolctl limits only libraries already loaded, so load it now or the first trial runs unlimited.
-    import scipy.linalg.cython_blas  # noqa: F401
-
-    numba_threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
-        numba.set_num_threads(numba_threads)
-
-
 def accuracy_and_loss(net, X, y):
     """(accuracy, mean cross-entropy) of ``net`` on ``X``, ``y``."""
     loss, accuracy = evaluate(net, checks.check_X(X, net.n_features, net.dtype), np.asarray(y, dtype=np.int64))
@@ -92,7 +59,9 @@ def train_trial(params, split, settings):
     with warnings.catch_warnings():
         # A diverged trial is a result (stop_reason "diverged"), not a reason to warn per trial.
         warnings.simplefilter("ignore", RuntimeWarning)
-        history = Trainer(net, config).fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+        # threads=None: the trial runs on the limit its caller set (run_trial's, or the refit's), so that the
+        # refit of the best trial uses the same BLAS thread count and reproduces it to the bit.
+        history = Trainer(net, config, threads=None).fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
     if history.stop_reason == "interrupted":
         # The trainer absorbs Ctrl-C and returns a partly trained net: that is no result to journal.
         raise KeyboardInterrupt
