@@ -15,7 +15,10 @@ class History:
         "train_loss", "val_loss", "val_accuracy" (None without validation data
         or, for accuracy, with an identity output), "seconds" (wall time of the
         epoch including evaluation; on the cpu backend the first epoch of a
-        process also loads or compiles the epoch function), "learning_rate".
+        process also loads or compiles the epoch function, unless "auto" threads
+        timed steps first), "learning_rate", "threads" (the BLAS and numba
+        thread count the epoch ran with, see ``mlp.threads``; absent from
+        records of older checkpoints).
     best_epoch : int or None; the epoch with the best monitored value.
     stop_reason : one of "max_epochs", "early_stopping", "diverged", "interrupted", "callback".
     """

@@ -31,7 +31,9 @@ Semantics, the same on every backend:
   counter-based generator every backend shares: the same seed, data and
   configuration give the same parameters on numpy and cpu (to rounding), and
   bit-identical ones run after run on one backend with the same BLAS thread
-  count (threads change the order of BLAS's sums, and so the last bits).
+  count (threads change the order of BLAS's sums, and so the last bits): pass
+  an int ``threads`` for that; the default "auto" may choose differently from
+  run to run.
 * ``dropout_mode="per_sample"``: each example of the minibatch gets its own
   mask, shape (nb, width). ``"per_batch"``: the lecture's literal reduced
   network, one (width,) mask per minibatch; the kept units are gathered into
@@ -57,6 +59,14 @@ optimizer state, the best epoch's parameters, the history and the
 early-stopping state (``mlp.checkpoint``); ``resume=True`` continues exactly
 where the run stopped.
 
+Threads (``mlp.threads``): ``Trainer(net, ..., threads=...)``: "auto" (the
+default) times a few steps on a throwaway copy with 1 thread and with every
+usable core before the first epoch, keeps the faster, and times again after an
+epoch more than 1.5 times slower than the one before; an int fixes BLAS's and
+numba's thread count; None leaves them as the caller set them. Each epoch's
+record says the count it ran with ("threads"), the metadata the setting and
+the counts used.
+
 Engines (``mlp.engines``): on ``"numpy"`` one Python iteration per minibatch on
 the reference kernels; on ``"cpu"`` an epoch is a single compiled call (any
 depth); on ``"cuda"`` the data, buffers and epoch loss stay on the GPU
@@ -76,6 +86,7 @@ from .datasets import train_validation_split
 from .engines import check_supported, make_engine
 from .evaluation import evaluate
 from .history import History
+from .threads import DEFAULT_THREADS, ThreadChooser, check_threads
 
 
 # ---------------------------------------------------------------- trainer
@@ -86,10 +97,18 @@ class Trainer:
     ----------
     net : mlp.MLP
     config : TrainConfig or None
+    threads : "auto", int >= 1 or None, default ``mlp.threads.DEFAULT_THREADS`` ("auto")
+        BLAS's and numba's threads during ``fit`` (see ``mlp.threads``):
+        "auto" times a few steps with 1 thread and with every usable core and
+        keeps the faster, timing again after an epoch far slower than the one
+        before; an int fixes the count (the setting that reproduces a fit to
+        the bit: the count changes the order of BLAS's sums); None leaves the
+        counts as the caller set them. Not a TrainConfig field: it changes
+        how fast, not what, the network learns.
     **overrides : TrainConfig fields replacing those of ``config``.
     """
 
-    def __init__(self, net, config=None, **overrides):
+    def __init__(self, net, config=None, *, threads=DEFAULT_THREADS, **overrides):
         # The trainer sits below the model (``MLP.fit`` calls it), so it checks for what it uses
         # instead of importing ``MLP``.
         if not all(hasattr(net, a) for a in ("layer_sizes", "kernels", "get_parameters", "set_parameters")):
@@ -101,6 +120,7 @@ class Trainer:
         self.config = config.with_overrides(overrides)
         self.config.validate(net)
         check_supported(net.backend, self.config)
+        self.threads = check_threads(threads)
         self.net = net
         self.history = None
 
@@ -161,7 +181,7 @@ class Trainer:
         checks.check_callable("callback", callback)
         if resume and checkpoint_path is None:
             raise ValueError("resume=True needs a checkpoint_path")
-        run = _Run(self.net, self.config, *self._prepare_data(X, y, X_val, y_val), checkpoint_path)
+        run = _Run(self.net, self.config, *self._prepare_data(X, y, X_val, y_val), checkpoint_path, self.threads)
         if resume and os.path.exists(checkpoint_path):
             run.resume()
         self.history = run.history
@@ -171,22 +191,24 @@ class Trainer:
 
 
 def fit(net, X, y, **kwargs):
-    """``Trainer(net, config, **config_fields).fit(X, y, **fit_arguments)``.
+    """``Trainer(net, config, threads=threads, **config_fields).fit(X, y, **fit_arguments)``.
 
     Fit arguments are X_val, y_val, callback, checkpoint_path and resume;
-    ``config`` is an optional TrainConfig; every other keyword is a TrainConfig field.
+    ``config`` is an optional TrainConfig and ``threads`` the thread setting
+    (``Trainer``'s); every other keyword is a TrainConfig field.
     """
     fit_keys = ("X_val", "y_val", "callback", "checkpoint_path", "resume")
     fit_kwargs = {k: kwargs.pop(k) for k in fit_keys if k in kwargs}
     config = kwargs.pop("config", None)
-    return Trainer(net, config, **kwargs).fit(X, y, **fit_kwargs)
+    threads = kwargs.pop("threads", DEFAULT_THREADS)
+    return Trainer(net, config, threads=threads, **kwargs).fit(X, y, **fit_kwargs)
 
 
 # ---------------------------------------------------------------- one fit
 class _Run:
     """One call of ``Trainer.fit``: the engine, the epoch loop and what it keeps track of."""
 
-    def __init__(self, net, config, X, y, X_val, y_val, checkpoint_path):
+    def __init__(self, net, config, X, y, X_val, y_val, checkpoint_path, threads):
         self.net, self.config = net, config
         self.X_val, self.y_val = X_val, y_val
         self.checkpoint_path = checkpoint_path
@@ -195,6 +217,7 @@ class _Run:
         self.steps_per_epoch = -(-self.n // batch)
         self.l2, self.l1, keep = config.per_layer(net)
         self.engine = make_engine(net, config, X, y, batch, self.l2, self.l1, keep)
+        self.threads = ThreadChooser.for_fit(threads, net, config, X, y, batch, self.l2, self.l1, keep)
         self.best = BestEpoch(config)
         self.history = History()
         self.start_epoch = 0
@@ -244,25 +267,27 @@ class _Run:
             stop_reason = "early_stopping"
         cfg = self.config
         epoch = self.start_epoch
-        while stop_reason == "max_epochs" and epoch < cfg.epochs:
-            start = _EpochStart(self.net, self.engine)
-            record = None
-            try:
-                record = self._epoch(epoch)
-                if record is None:
-                    start.restore(self.net, self.engine)
-                    stop_reason = "diverged"
-                    break
-                self._keep(record)
-                if self.stalled():
-                    stop_reason = "early_stopping"
-                if callback is not None and callback(dict(record)) and stop_reason == "max_epochs":
-                    stop_reason = "callback"
-            except KeyboardInterrupt:
-                if record is None:
-                    start.restore(self.net, self.engine)
-                stop_reason = "interrupted"
-            epoch += 1
+        with self.threads:  # every epoch (evaluation and callback included) on the chosen thread count
+            while stop_reason == "max_epochs" and epoch < cfg.epochs:
+                start = _EpochStart(self.net, self.engine)
+                record = None
+                try:
+                    record = self._epoch(epoch)
+                    if record is None:
+                        start.restore(self.net, self.engine)
+                        stop_reason = "diverged"
+                        break
+                    self._keep(record)
+                    self.threads.epoch_done(record["seconds"])
+                    if self.stalled():
+                        stop_reason = "early_stopping"
+                    if callback is not None and callback(dict(record)) and stop_reason == "max_epochs":
+                        stop_reason = "callback"
+                except KeyboardInterrupt:
+                    if record is None:
+                        start.restore(self.net, self.engine)
+                    stop_reason = "interrupted"
+                epoch += 1
         self.history.stop_reason = stop_reason
 
     def _epoch(self, epoch):
@@ -290,7 +315,7 @@ class _Run:
         return {"epoch": epoch, "train_loss": float(train_loss),
                 "val_loss": None if val_loss is None else float(val_loss),
                 "val_accuracy": None if val_acc is None else float(val_acc),
-                "seconds": time.perf_counter() - t0, "learning_rate": lr}
+                "seconds": time.perf_counter() - t0, "learning_rate": lr, "threads": self.threads.count}
 
     def _keep(self, record):
         """Record a completed epoch: history, best epoch, checkpoint."""
@@ -313,7 +338,8 @@ class _Run:
         if (cfg.early_stopping or interrupted) and self.best.params is not None:
             net.set_parameters(*self.best.params)
         net.metadata = {"train_config": cfg.to_dict(), "n_train": self.n, "best_epoch": history.best_epoch,
-                        "epochs_run": len(history.records), "stop_reason": history.stop_reason}
+                        "epochs_run": len(history.records), "stop_reason": history.stop_reason,
+                        "threads": self.threads.summary()}
 
 
 # ---------------------------------------------------------------- helpers
