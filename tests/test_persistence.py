@@ -111,7 +111,7 @@ def test_foreign_files_raise(tmp_path):
         mlp.load(single)
     text = tmp_path / "notes.txt"
     text.write_text("hello, not a model\n")
-    with pytest.raises(ValueError, match="not a numba-mlp model file .*this file is text, beginning 'hello, not a model'"):
+    with pytest.raises(ValueError, match="not a numba-mlp model file .*this file is text, beginning 'hello, not a"):
         mlp.load(text)
     with pytest.raises(FileNotFoundError, match="no model file at"):
         mlp.load(tmp_path / "missing.npz")
