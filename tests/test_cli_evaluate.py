@@ -9,7 +9,7 @@ import pytest
 
 import mlp
 from mlp import cli
-from mlp.datasets import load_digits
+from mlp.datasets import load_digits, mnist
 from mlp.metrics import averages, class_scores, confusion_matrix
 from mlp.plotting import plot_confusion
 
@@ -170,7 +170,8 @@ def test_evaluate_refuses_a_missing_file_a_foreign_file_and_a_regressor(tmp_path
     assert status == 2 and err == f"mlp evaluate: error: no model file {tmp_path / 'absent.npz'}\n"
     (tmp_path / "notes.npz").write_text("not a model")
     status, _, err = _run(capsys, "evaluate", tmp_path / "notes.npz")
-    assert status == 2 and "is not a readable model file" in err
+    assert status == 2 and err.startswith("mlp evaluate: error: cannot read the model: ")
+    assert "notes.npz" in err and "Traceback" not in err
     mlp.MLP([3, 2], output="identity", backend="numpy").save(tmp_path / "reg.npz")
     status, _, err = _run(capsys, "evaluate", tmp_path / "reg.npz", *BACKEND)
     assert status == 2 and "not a classifier: its output is 'identity'" in err
@@ -289,3 +290,15 @@ def test_predict_refuses_inputs_that_do_not_fit(trained, tmp_path, capsys, write
     status, out, err = _run(capsys, "predict", path, tmp_path / name, *BACKEND, *extra)
     assert status == 2 and out == ""
     assert err.startswith("mlp predict: error: ") and message in err and "Traceback" not in err
+
+
+def test_evaluate_without_a_data_set_in_the_metadata_falls_back_as_train_does(trained, tmp_path, capsys,
+                                                                               monkeypatch):
+    net, _ = trained
+    monkeypatch.delenv("MLP_DATA", raising=False)
+    monkeypatch.setattr(mnist, "DEFAULT_FASHION_MNIST_DIR", tmp_path / "no-system-dir")
+    path = _save(net, tmp_path / "m.npz", hyperparameters={"seed": SEED})
+    status, out, err = _run(capsys, "evaluate", path, *BACKEND, "--quiet")
+    # shown even with --quiet: the numbers are about another data set than asked
+    assert status == 0 and "evaluating on scikit-learn's digits instead" in err
+    assert json.loads((tmp_path / "evaluation.json").read_text())["dataset"] == "digits"

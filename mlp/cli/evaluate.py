@@ -76,7 +76,7 @@ def load_classifier(path, backend):
     except kernels.BackendUnavailableError as exc:
         raise UsageError(f"--backend {backend}: {exc}") from None
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{path} is not a readable model file: {exc}") from None
+        raise UsageError(f"cannot read the model: {exc}") from None  # the message names the file
     if net.output != "softmax":
         raise UsageError(f"{path} is not a classifier: its output is {net.output!r}, not 'softmax'")
     return net

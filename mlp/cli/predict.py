@@ -21,6 +21,8 @@ or input, or an input whose width does not fit the model.
 import csv
 import io
 import math
+import os
+import sys
 import zipfile
 from pathlib import Path
 
@@ -180,7 +182,12 @@ def run_predict(args):
     except ValueError as exc:  # NaN or inf among the examples
         raise UsageError(f"{args.input}: {exc}") from None
     if args.out is None:
-        print(format_lines(net.class_names, probs, top))
+        try:
+            print(format_lines(net.class_names, probs, top), flush=True)
+        except BrokenPipeError:
+            # The reader stopped early (`| head`): no error of ours. Python would report the pipe
+            # again when it flushes stdout at exit, so stdout goes to /dev/null from here on.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text(args.out, format_csv(net.class_names, probs))
