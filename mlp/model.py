@@ -265,7 +265,7 @@ class MLP:
         return evaluate(self, X, self._targets(Y, X.shape[0]))
 
     def _targets(self, Y, n):
-        """Y checked for this network's output as the trainer checks it: labels (n,) int64, or targets (n, n_outputs)."""
+        """Y checked as the trainer checks it for this output: labels (n,) int64, or targets (n, n_outputs)."""
         if self.output == "softmax":
             return checks.check_labels(Y, n, self.n_outputs)
         targets = checks.check_targets(Y, n, self.n_outputs, self.dtype)
