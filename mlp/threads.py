@@ -242,16 +242,23 @@ class ThreadChooser:
         self._numba_threads = None
 
     @classmethod
-    def for_fit(cls, threads, net, config, X, y, batch, l2, l1, keep, sample_weight=None):
-        """The chooser of one fit: "auto" times ``training_probe`` steps of it, except on "cuda".
+    def for_net(cls, threads, net, make_probe, **decided):
+        """The chooser of a fit of ``net``: "auto" times the steps ``make_probe()`` returns, except on "cuda".
 
-        Parameters are ``ThreadChooser``'s ``threads`` and ``training_probe``'s.
+        Parameters
+        ----------
+        threads : "auto", int >= 1 or None
+        net : mlp.MLP
+            The network being fitted (its backend).
+        make_probe : callable() -> (callable() -> None)
+            Makes the step to time (``training_probe``, or a loss and gradient
+            of the real network, which changes no parameter); called only when
+            "auto" will time: not on "cuda", not with one usable core.
+        **decided : ``count`` and ``previous_seconds``, as ``ThreadChooser`` takes them.
         """
         setting = check_threads(threads)
-        probe = None
-        if setting == "auto" and net.backend != "cuda" and usable_cores() > 1:
-            probe = training_probe(net, config, X, y, batch, l2, l1, keep, sample_weight)
-        return cls(setting, probe)
+        will_time = setting == "auto" and net.backend != "cuda" and usable_cores() > 1
+        return cls(setting, make_probe() if will_time else None, **decided)
 
     # ------------------------------------------------------------ the block
     def __enter__(self):

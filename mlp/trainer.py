@@ -86,7 +86,7 @@ from .datasets import train_validation_split
 from .engines import check_supported, make_engine
 from .evaluation import evaluate
 from .history import History
-from .threads import DEFAULT_THREADS, ThreadChooser, check_threads
+from .threads import DEFAULT_THREADS, ThreadChooser, check_threads, training_probe
 
 
 # ---------------------------------------------------------------- trainer
@@ -217,7 +217,8 @@ class _Run:
         self.steps_per_epoch = -(-self.n // batch)
         self.l2, self.l1, keep = config.per_layer(net)
         self.engine = make_engine(net, config, X, y, batch, self.l2, self.l1, keep)
-        self.threads = ThreadChooser.for_fit(threads, net, config, X, y, batch, self.l2, self.l1, keep)
+        self.threads = ThreadChooser.for_net(
+            threads, net, lambda: training_probe(net, config, X, y, batch, self.l2, self.l1, keep))
         self.best = BestEpoch(config)
         self.history = History()
         self.start_epoch = 0

@@ -9,7 +9,8 @@ values), the fitted attributes and the training loop are scikit-learn's
 engine (``mlp.engines``) and the network is an ``mlp.MLP`` (``net_``). Beside
 scikit-learn's parameters, the lecture's: ``l1`` and ``l2`` per weight matrix (its
 beta(j), alpha(j), not divided by the batch), dropout's ``keep_prob`` and
-``dropout_mode``, ``backend`` and ``dtype``.
+``dropout_mode``, ``backend``, ``dtype`` and ``threads`` (BLAS's and numba's
+thread count, "auto" by default: ``mlp.threads``).
 
 ==================  ==============================================================
 module              what it holds

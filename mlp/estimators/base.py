@@ -32,6 +32,7 @@ from .. import checks
 from ..defaults import ESTIMATOR
 from ..evaluation import outputs_in_chunks
 from ..model import MLP
+from ..threads import DEFAULT_THREADS, check_threads
 from . import solvers
 
 # Seeds drawn from the estimator's random state (dropout's generator): below 2**31 - 1, as RandomState draws.
@@ -55,6 +56,7 @@ class BaseMLP(BaseEstimator):
         "dropout_mode": [StrOptions({"per_sample", "per_batch"})],
         "backend": [StrOptions(set(kernels.BACKENDS) | {"auto"})],
         "dtype": "no_validation",  # checked by mlp.checks.check_dtype: a name or a NumPy type
+        "threads": "no_validation",  # checked by mlp.threads.check_threads: "auto", an int >= 1 or None
     }
 
     def __init__(self, hidden_layer_sizes=ESTIMATOR["hidden_layer_sizes"], activation=ESTIMATOR["activation"], *,
@@ -68,7 +70,8 @@ class BaseMLP(BaseEstimator):
                  beta_2=ESTIMATOR["beta_2"], epsilon=ESTIMATOR["epsilon"],
                  n_iter_no_change=ESTIMATOR["n_iter_no_change"], max_fun=ESTIMATOR["max_fun"],
                  l1=ESTIMATOR["l1"], l2=ESTIMATOR["l2"], keep_prob=ESTIMATOR["keep_prob"],
-                 dropout_mode=ESTIMATOR["dropout_mode"], backend=ESTIMATOR["backend"], dtype=ESTIMATOR["dtype"]):
+                 dropout_mode=ESTIMATOR["dropout_mode"], backend=ESTIMATOR["backend"], dtype=ESTIMATOR["dtype"],
+                 threads=DEFAULT_THREADS):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -98,10 +101,12 @@ class BaseMLP(BaseEstimator):
         self.dropout_mode = dropout_mode
         self.backend = backend
         self.dtype = dtype
+        self.threads = threads
 
     # ------------------------------------------------------------ fitting
     def _fit(self, X, y, sample_weight=None, incremental=False):
         self._validate_params()
+        check_threads(self.threads)
         hidden = list(self.hidden_layer_sizes) if hasattr(self.hidden_layer_sizes, "__iter__") \
             else [self.hidden_layer_sizes]
         if np.any(np.array(hidden) <= 0):
@@ -149,6 +154,7 @@ class BaseMLP(BaseEstimator):
         net.set_parameters(weights, biases)
         self.net_ = net
         self._optimizer_state = None  # a stochastic solver's state, kept for warm_start and partial_fit
+        self._thread_decision = None   # "auto"'s (count, last epoch's seconds), kept for partial_fit
         self._step = 0                 # minibatch steps taken (Adam's t, dropout's stream)
         self._learning_rate = float(self.learning_rate_init)
         if self.solver != "lbfgs":

@@ -68,6 +68,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     dtype : {None, "float32", "float64"}, default None
         The network's precision; None follows the input as scikit-learn does
         (float32 stays float32, anything else becomes float64).
+    threads : "auto", int >= 1 or None, default "auto"
+        Not a scikit-learn parameter: BLAS's and numba's threads during fit
+        (``mlp.threads``). "auto" times a few steps with 1 thread and with
+        every usable core, keeps the faster and times again after an epoch far
+        slower than the previous one (``partial_fit`` continues the last
+        call's choice); an int fixes the count, and only an int makes fits
+        bit-reproducible (the count changes the order of BLAS's sums); None
+        leaves the counts as they are. ``net_.metadata["threads"]`` records
+        the setting and the counts used.
 
     Attributes
     ----------

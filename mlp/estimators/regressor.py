@@ -11,6 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ..defaults import ESTIMATOR
+from ..threads import DEFAULT_THREADS
 from .base import BaseMLP, stochastic_solver
 
 
@@ -23,7 +24,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Half the squared error, summed over the outputs and averaged over the
         samples; or half the Poisson deviance with an exponential output (y >= 0).
     Every other parameter is :class:`mlp.MLPClassifier`'s (early stopping
-    scores R^2 on an unstratified validation part).
+    scores R^2 on an unstratified validation part), ``threads`` included (not
+    a scikit-learn parameter: BLAS's and numba's threads, "auto" by default).
 
     Attributes
     ----------
@@ -44,7 +46,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  beta_1=ESTIMATOR["beta_1"], beta_2=ESTIMATOR["beta_2"], epsilon=ESTIMATOR["epsilon"],
                  n_iter_no_change=ESTIMATOR["n_iter_no_change"], max_fun=ESTIMATOR["max_fun"],
                  l1=ESTIMATOR["l1"], l2=ESTIMATOR["l2"], keep_prob=ESTIMATOR["keep_prob"],
-                 dropout_mode=ESTIMATOR["dropout_mode"], backend=ESTIMATOR["backend"], dtype=ESTIMATOR["dtype"]):
+                 dropout_mode=ESTIMATOR["dropout_mode"], backend=ESTIMATOR["backend"], dtype=ESTIMATOR["dtype"],
+                 threads=DEFAULT_THREADS):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -52,7 +55,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             verbose=verbose, warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, l1=l1, l2=l2,
-            keep_prob=keep_prob, dropout_mode=dropout_mode, backend=backend, dtype=dtype)
+            keep_prob=keep_prob, dropout_mode=dropout_mode, backend=backend, dtype=dtype, threads=threads)
         self.loss = loss
 
     def fit(self, X, y, sample_weight=None):

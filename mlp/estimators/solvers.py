@@ -10,7 +10,14 @@ network's loss with ``scipy.optimize.minimize(method="L-BFGS-B")`` on
 
 alpha keeps scikit-learn's meaning: its penalty (alpha/2)||W||^2 is divided by the
 rows of each minibatch (by all rows for L-BFGS), on top of the lecture's l2/l1.
+
+Both run on the estimator's ``threads`` (``mlp.threads.ThreadChooser``): "auto"
+times minibatch steps of a throwaway copy (stochastic solvers), or loss and
+gradient evaluations of the network on its first rows (L-BFGS), and times
+again after an epoch (an evaluation) far slower than the one before. The
+setting and the counts used go to ``net_.metadata["threads"]``.
 """
+import time
 import warnings
 
 import numpy as np
@@ -21,6 +28,11 @@ from sklearn.utils import shuffle as shuffled
 
 from ..config import TrainConfig
 from ..engines import make_engine
+from ..threads import ThreadChooser, training_probe
+
+#: Rows of the loss and gradient evaluations "auto" times for L-BFGS: a few milliseconds each on
+#: 784-256-10, where timing all rows would cost several evaluations of the fit.
+PROBE_ROWS = 256
 
 # What scikit-learn raises when a fit ends with NaN or inf in the parameters.
 NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large values and "
@@ -62,30 +74,41 @@ def fit_stochastic(est, X, targets, incremental, sample_weight=None):
     engine = make_engine(net, config, X, targets, batch, l2, l1, keep, sample_weight)
     if est._optimizer_state is not None:
         engine.set_optimizer_state(est._optimizer_state)
+    # partial_fit's epochs continue "auto"'s decision (timing on each call would cost more than a small epoch)
+    decision = getattr(est, "_thread_decision", None) if incremental else None
+    decided = dict(zip(("count", "previous_seconds"), decision)) if decision and est.threads == "auto" else {}
+    threads = ThreadChooser.for_net(
+        est.threads, net, lambda: training_probe(net, config, X, targets, batch, l2, l1, keep, sample_weight),
+        **decided)
     steps = -(-n // batch)
     sample_idx = np.arange(n)
     est.n_iter_ = 0
-    try:
-        for _ in range(est.max_iter):
-            if est.shuffle:
-                sample_idx = shuffled(sample_idx, random_state=est._random_state)
-            _epoch(est, engine, sample_idx, steps, l2, l1)
-            if est.verbose:
-                print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
-            _update_no_improvement_count(est, X_val, T_val, sw_val)
-            if est.solver == "sgd" and est.learning_rate == "invscaling":
-                est._learning_rate = float(est.learning_rate_init) / (est.t_ + 1) ** est.power_t
-            if est._no_improvement_count > est.n_iter_no_change:
-                if _trigger_stopping(est):
+    with threads:
+        try:
+            for _ in range(est.max_iter):
+                start = time.perf_counter()
+                if est.shuffle:
+                    sample_idx = shuffled(sample_idx, random_state=est._random_state)
+                _epoch(est, engine, sample_idx, steps, l2, l1)
+                if est.verbose:
+                    print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+                _update_no_improvement_count(est, X_val, T_val, sw_val)
+                threads.epoch_done(time.perf_counter() - start)
+                if est.solver == "sgd" and est.learning_rate == "invscaling":
+                    est._learning_rate = float(est.learning_rate_init) / (est.t_ + 1) ** est.power_t
+                if est._no_improvement_count > est.n_iter_no_change:
+                    if _trigger_stopping(est):
+                        break
+                    est._no_improvement_count = 0
+                if incremental:
                     break
-                est._no_improvement_count = 0
-            if incremental:
-                break
-            if est.n_iter_ == est.max_iter:
-                warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
-                              "hasn't converged yet." % est.max_iter, ConvergenceWarning)
-    except KeyboardInterrupt:
-        warnings.warn("Training interrupted by user.")
+                if est.n_iter_ == est.max_iter:
+                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+                                  "hasn't converged yet." % est.max_iter, ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+    est._thread_decision = (threads.count, threads.previous_seconds)
+    net.metadata = dict(net.metadata, threads=threads.summary())
     est._optimizer_state = engine.get_optimizer_state()
     if est.early_stopping:
         net.set_parameters(*est._best_parameters)
@@ -178,6 +201,7 @@ def fit_lbfgs(est, X, targets, sample_weight=None):
                          "minimises the full network's loss")
     weight = X.shape[0] if sample_weight is None else float(sample_weight.sum())
     l2 = [a + est.alpha / weight for a in l2]
+    threads = ThreadChooser.for_net(est.threads, net, lambda: _gradient_probe(net, X, targets, l2, l1, sample_weight))
     shapes = [tuple(W.shape) for W in net.weights] + [tuple(b.shape) for b in net.biases]
     ends = np.cumsum([int(np.prod(s)) for s in shapes])
 
@@ -186,15 +210,19 @@ def fit_lbfgs(est, X, targets, sample_weight=None):
         return arrays[:net.n_layers], arrays[net.n_layers:]
 
     def loss_and_gradient(theta):
+        start = time.perf_counter()
         net.set_parameters(*unpack(theta))
         loss, grads = net.loss_and_gradients(X, targets, l2=l2, l1=l1, sample_weight=sample_weight)
-        return loss, np.concatenate([g[0].ravel() for g in grads] + [g[1].ravel() for g in grads]).astype(np.float64)
+        gradient = np.concatenate([g[0].ravel() for g in grads] + [g[1].ravel() for g in grads]).astype(np.float64)
+        threads.epoch_done(time.perf_counter() - start)  # an evaluation is L-BFGS's pass over the data
+        return loss, gradient
 
     weights, biases = net.get_parameters()
     theta0 = np.concatenate([P.ravel() for P in weights + biases]).astype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with threads, np.errstate(over="ignore", invalid="ignore"):
         result = scipy.optimize.minimize(loss_and_gradient, theta0, method="L-BFGS-B", jac=True,
                                          options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol})
+    net.metadata = dict(net.metadata, threads=threads.summary())
     if result.status != 0:
         warnings.warn(f"lbfgs failed to converge after {result.nit} iteration(s) (status={result.status}):\n"
                       f"{result.message}\n\nIncrease the number of iterations to improve the convergence "
@@ -202,3 +230,15 @@ def fit_lbfgs(est, X, targets, sample_weight=None):
     est.n_iter_ = min(result.nit, est.max_iter)
     est.loss_ = float(result.fun)
     net.set_parameters(*unpack(result.x))
+
+
+def _gradient_probe(net, X, targets, l2, l1, sample_weight):
+    """What "auto" times for L-BFGS: the loss and gradient of ``net`` on the first rows (no parameter changes)."""
+    rows = min(X.shape[0], PROBE_ROWS)
+    weights = None if sample_weight is None else sample_weight[:rows]
+
+    def step():
+        with np.errstate(over="ignore", invalid="ignore"):
+            net.loss_and_gradients(X[:rows], targets[:rows], l2=l2, l1=l1, sample_weight=weights)
+
+    return step
