@@ -19,7 +19,9 @@ from mlp.plotting import plot_history
 REPO = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Small and quick: digits (64 features), one narrow hidden layer.
-FAST = ["--dataset", "digits", "--hidden", "32", "--batch-size", "32", "--backend", "cpu", "--quiet"]
+FAST = ["--dataset", "digits", "--batch-size", "32", "--backend", "cpu", "--quiet"]
+# The network of the runs that do not choose their own (an option given twice is a search axis).
+NET = ["--hidden", "32"]
 # The recipes train on the whole training set; these runs hold out the validation split the recipes
 # were chosen on, to check what is reported about it.
 VALIDATED = ["--validation-fraction", "0.1"]
@@ -35,7 +37,7 @@ def _read_json(path):
 def digits_run(tmp_path_factory):
     """One in-process `mlp train` on digits, shared by the checks of its output."""
     out = tmp_path_factory.mktemp("cli") / "run"
-    status = cli.main(["train", *FAST, *VALIDATED, "--epochs", "4", "--seed", "3", "--out", str(out)])
+    status = cli.main(["train", *FAST, *NET, *VALIDATED, "--epochs", "4", "--seed", "3", "--out", str(out)])
     return status, out
 
 
@@ -108,7 +110,7 @@ def test_curves_are_a_png(digits_run):
 def test_python_dash_m_mlp_train(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "mlp", "train", *FAST, *VALIDATED, "--epochs", "2", "--out", str(out)],
+        [sys.executable, "-m", "mlp", "train", *FAST, *NET, *VALIDATED, "--epochs", "2", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy:" in proc.stdout
@@ -191,7 +193,7 @@ def test_adam_tanh_and_invscaling_reach_the_trainer_and_the_files(backend, tmp_p
 def test_nesterov_and_the_adaptive_schedule_reach_the_trainer(backend, tmp_path):
     out = tmp_path / "run"
     fast = [a if a != "cpu" else backend for a in FAST]
-    status = cli.main(["train", *fast, "--epochs", "2", "--nesterov", "--momentum", "0.5", "--activation",
+    status = cli.main(["train", *fast, *NET, "--epochs", "2", "--nesterov", "--momentum", "0.5", "--activation",
                        "logistic", "--lr-schedule", "adaptive", "--out", str(out)])
     assert status == 0
     net = mlp.load(out / "model.npz", backend="numpy")
@@ -211,7 +213,7 @@ def test_no_hidden_layer_is_softmax_regression_with_default_input_dropout(tmp_pa
 
 def test_early_stopping_keeps_the_best_epoch(tmp_path):
     out = tmp_path / "run"
-    status = cli.main(["train", *FAST, *VALIDATED, "--epochs", "30", "--early-stopping", "--patience", "2",
+    status = cli.main(["train", *FAST, *NET, *VALIDATED, "--epochs", "30", "--early-stopping", "--patience", "2",
                        "--lr", "0.3", "--out", str(out)])
     assert status == 0
     summary = _read_json(out / "summary.json")
@@ -260,7 +262,8 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
 ])
 def test_bad_arguments_exit_2_naming_the_option(args, option, tmp_path, capsys):
     out = tmp_path / "run"
-    status = cli.main(["train", *FAST, "--epochs", "1", "--out", str(out), *args])
+    net = [] if "--hidden" in args else NET
+    status = cli.main(["train", *FAST, *net, "--epochs", "1", "--out", str(out), *args])
     assert status == 2
     assert option in capsys.readouterr().err
     assert not out.exists()
@@ -289,7 +292,7 @@ def test_auto_falls_back_to_digits_with_a_notice(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("MLP_DATA", raising=False)
     out = tmp_path / "run"
     args = [a for a in FAST if a not in ("--dataset", "digits")]
-    status = cli.main(["train", "--dataset", "auto", *args, "--epochs", "1", "--out", str(out)])
+    status = cli.main(["train", "--dataset", "auto", *args, *NET, "--epochs", "1", "--out", str(out)])
     assert status == 0
     # Shown even with --quiet: the numbers are about another data set than asked.
     assert "training on scikit-learn's digits instead" in capsys.readouterr().err
@@ -315,7 +318,7 @@ def test_keyboard_interrupt_keeps_the_model_writes_the_files_and_exits_130(tmp_p
 
     monkeypatch.setattr(train_command, "epoch_progress", progress_interrupted_at_epoch_2)
     out = tmp_path / "run"
-    status = cli.main(["train", *FAST, "--epochs", "10", "--out", str(out)])
+    status = cli.main(["train", *FAST, *NET, "--epochs", "10", "--out", str(out)])
     assert status == 130
     assert {p.name for p in out.iterdir()} == OUTPUT_FILES
     summary = _read_json(out / "summary.json")

@@ -363,8 +363,8 @@ def test_sklearn_grid_search_on_the_dask_backend(digits, dask_client):
 def test_cli_search_writes_results_and_resumes(tmp_path, capsys):
     from mlp.cli import main
 
-    argv = ["search", "--dataset", "digits", "--hidden", "8", "8-4", "--l2", "0", "1e-3", "--l1", "0",
-            "--keep-prob-input", "1", "--keep-prob-hidden", "0.5", "1", "--epochs", "2",
+    argv = ["search", "--dataset", "digits", "--hidden", "8", "--hidden", "8", "4", "--l2", "0,1e-3", "--l1", "0",
+            "--keep-prob-input", "1", "--keep-prob-hidden", "0.5,1", "--epochs", "2",
             "--batch-size", "32", "--out", str(tmp_path), "--quiet"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -384,7 +384,7 @@ def test_cli_search_over_optimizer_and_activation(tmp_path, capsys, backend):
     from mlp.cli import main
 
     argv = ["search", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--batch-size", "32", "--lr", "0.01",
-            "--optimizer", "sgd", "adam", "--activation", "relu", "tanh", "--nesterov", "--backend", backend,
+            "--optimizer", "sgd,adam", "--activation", "relu,tanh", "--nesterov", "--backend", backend,
             "--out", str(tmp_path), "--quiet"]
     assert main(argv) == 0
     assert "4 trials (4 trained now, 0 from the journal)" in capsys.readouterr().out
@@ -418,9 +418,9 @@ def test_cli_search_names_the_new_options_only_when_given():
     assert names() == ["hidden", "l2", "l1", "keep_prob_input", "keep_prob_hidden", "learning_rate", "momentum",
                        "lr_schedule", "lr_decay", "epochs", "batch_size"]
     space = _space(build_parser(["search"]).parse_args(
-        ["search", "--optimizer", "adam", "--beta-1", "0.8", "0.9", "--beta-2", "uniform:0.9:0.999",
-         "--epsilon", "1e-7", "--lr-schedule", "decay", "invscaling", "--power-t", "0.5", "--activation", "tanh",
-         "--nesterov", "false", "true"]))
+        ["search", "--optimizer", "adam", "--beta-1", "0.8,0.9", "--beta-2", "uniform:0.9:0.999",
+         "--epsilon", "1e-7", "--lr-schedule", "decay,invscaling", "--power-t", "0.5", "--activation", "tanh",
+         "--nesterov", "false,true"]))
     assert space["optimizer"] == ["adam"] and space["beta_1"] == [0.8, 0.9] and space["epsilon"] == [1e-7]
     assert space["beta_2"] == S.Uniform(0.9, 0.999)
     assert space["lr_schedule"] == ["decay", "invscaling"] and space["power_t"] == [0.5]
@@ -428,17 +428,23 @@ def test_cli_search_names_the_new_options_only_when_given():
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--l2", "-1"], "space['l2']"),
-    (["--l2", "log:1e-3:1e-5"], "LogUniform"),
+    (["--l2", "-1"], "argument --l2: value must be >= 0"),
+    (["--l2", "log:1e-3:1e-5"], "needs LOW < HIGH"),
     (["--method", "random"], "needs n_trials"),
     (["--l2", "log:1e-5:1e-3"], "method='random'"),
     (["--optimizer", "rmsprop"], "--optimizer"),
     (["--activation", "softsign"], "--activation"),
     (["--lr-schedule", "step"], "--lr-schedule"),
     (["--nesterov", "maybe"], "--nesterov"),
-    (["--beta-1", "1"], "space['beta_1']"),
-    (["--epsilon", "0"], "space['epsilon']"),
-    (["--lr", "0.1", "log:1e-3:1e-1"], "--lr: give one distribution"),
+    (["--beta-1", "1"], "argument --beta-1"),
+    (["--epsilon", "0"], "argument --epsilon"),
+    (["--lr", "0.1", "log:1e-3:1e-1"], "--lr takes one value"),
+    (["--lr", "0.01", "0.1"], "joined by commas: --lr 0.01,0.1"),
+    (["--lr", "0.1", "--lr", "log:1e-3:1e-1", "--method", "random", "--n-trials", "2"], "stands alone"),
+    (["--epochs", "log:1:5"], "draws real numbers"),
+    (["--l2", "1e-4", "0", "0"], "--hidden 8 needs one value or 2"),
+    (["--keep-prob", "0.9", "--keep-prob-hidden", "0.5"], "not both"),
+    (["--hidden", "none", "8"], "--hidden none stands alone"),
 ])
 def test_cli_bad_arguments_exit_2(tmp_path, capsys, argv, words):
     from mlp.cli import main

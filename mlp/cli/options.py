@@ -7,22 +7,20 @@ got -0.1"). Defaults come from ``mlp.defaults``' recipes (:func:`recipe_default`
 import argparse
 import datetime as _dt
 import math
+import os
 import sys
 from pathlib import Path
 
-from kernels.codes import ACTIVATIONS
+import kernels
 
 from .. import datasets
 from ..checks import check_int, check_real, check_seed
-from ..config import LR_SCHEDULES, OPTIMIZERS
+from ..datasets.mnist import ENV_VAR as DATA_ENV_VAR
 from ..defaults import NETWORK, RECIPES, TRAINING
 
 DATASET_CHOICES = ("auto", "fashion-mnist", "mnist", "digits", "synthetic")
 BACKEND_CHOICES = ("auto", "cpu", "numpy", "cuda")
 DTYPE_CHOICES = ("float32", "float64")
-OPTIMIZER_CHOICES = OPTIMIZERS
-LR_SCHEDULE_CHOICES = LR_SCHEDULES
-ACTIVATION_CHOICES = ACTIVATIONS
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: ``mlp search`` stopped before every trial finished: rerun it to finish.
 EXIT_INCOMPLETE = 1
@@ -85,7 +83,6 @@ def seed(text):
 
 positive_int = integer(1)
 non_negative_int = integer(0)
-number = real()
 positive_number = real(0, low_open=True)
 non_negative_number = real(0)
 momentum = real(0, 1, high_open=True)
@@ -115,20 +112,42 @@ def progress_bar(command, **options):
 _DATA_DIR_HINT = "(`path` is --data-dir DIR on the command line.)"
 
 
+def add_data_arguments(group):
+    """``--dataset`` and ``--data-dir``, the same in every command."""
+    group.add_argument(
+        "--dataset", choices=DATASET_CHOICES, default="auto",
+        help="data set (default: auto = fashion-mnist when installed, else digits with a notice)")
+    group.add_argument(
+        "--data-dir", type=Path, default=None, metavar="DIR",
+        help="directory of the IDX files of fashion-mnist or mnist (default: $MLP_DATA, then "
+             "/usr/share/datasets/fashion-mnist, from apt-get install dataset-fashion-mnist); "
+             "with --dataset auto it means fashion-mnist from DIR, without the fallback")
+
+
+def check_data_dir(args):
+    """``--data-dir`` given with a data set that is not read from a directory is a usage error."""
+    if args.data_dir is not None and args.dataset in ("digits", "synthetic"):
+        raise UsageError(f"--data-dir applies to fashion-mnist and mnist only, not {args.dataset}")
+
+
 def load_data(args):
     """(Dataset, notice or None) for ``--dataset``; a missing explicit data set is a usage error.
 
-    ``--dataset auto`` without ``--data-dir`` falls back to scikit-learn's digits
-    when Fashion-MNIST is not installed, with a notice that the caller shows
-    even with ``--quiet``: the numbers are about another data set than asked.
+    ``--dataset auto`` falls back to scikit-learn's digits when Fashion-MNIST is not installed,
+    with a notice that the caller shows even with ``--quiet``: the numbers are about another data
+    set than asked. A place the user named (``--data-dir`` or ``$MLP_DATA``) that lacks the data
+    is an error instead: the user meant that data set.
     """
     name = args.dataset
+    check_data_dir(args)
     if name == "auto":
         try:
             return datasets.load_fashion_mnist(args.data_dir), None
         except FileNotFoundError as exc:
             if args.data_dir is not None:
                 raise UsageError(f"{exc} {_DATA_DIR_HINT}") from None
+            if os.environ.get(DATA_ENV_VAR):
+                raise UsageError(f"${DATA_ENV_VAR} is set but does not hold the data set: {exc}") from None
             notice = ("notice: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); "
                       "training on scikit-learn's digits instead")
             return datasets.load_dataset("digits", seed=args.seed), notice
@@ -140,6 +159,51 @@ def load_data(args):
         return datasets.load_dataset(name, path=args.data_dir), None
     except FileNotFoundError as exc:
         raise UsageError(f"{exc} {_DATA_DIR_HINT}") from None
+    except ValueError as exc:  # malformed IDX files
+        raise UsageError(str(exc)) from None
+
+
+def describe_data(dataset, parts):
+    """One line saying which data a command uses: ``data: fashion-mnist (PARTS, 10000 test samples) from DIR``."""
+    return f"data: {dataset.name} ({parts}, {dataset.n_test} test samples) from {dataset.source}"
+
+
+def count(n, noun):
+    """``1 epoch``, ``2 epochs``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def checked_backend(name):
+    """The backend ``--backend name`` resolves to; one that cannot run here is a usage error."""
+    try:
+        backend = kernels.resolve_backend_name(name)
+        kernels.get_backend(backend)
+    except kernels.BackendUnavailableError as exc:
+        raise UsageError(f"--backend {name}: {exc}") from None
+    return backend
+
+
+def add_output_arguments(group, default_out, overwrite=True):
+    """``--out``, ``--overwrite`` (unless ``overwrite`` is False) and ``--quiet``."""
+    group.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help=f"output directory, created if missing (default: {default_out})")
+    if overwrite:
+        group.add_argument("--overwrite", action="store_true",
+                           help="replace the files of an earlier run in --out (without it, a run is never "
+                                "written over another)")
+    group.add_argument("--quiet", action="store_true", help="no progress bar or notices; only the final results")
+
+
+def check_out(out, earlier_files, overwrite=False, what="an earlier run"):
+    """``--out``: a directory (or none yet) without ``earlier_files`` unless ``overwrite``; a usage error otherwise."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a directory (it is created when missing)")
+    found = [name for name in earlier_files if (out / name).exists()]
+    if found and not overwrite:
+        raise UsageError(f"--out {out} already holds {what} ({', '.join(found)}): give --overwrite to "
+                         "replace it, or another directory")
 
 
 def default_out(name):

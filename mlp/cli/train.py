@@ -25,11 +25,7 @@ import datetime as _dt
 import statistics
 import sys
 import time
-from pathlib import Path
-
 import numpy as np
-
-import kernels
 
 from .._version import __version__
 from ..config import TrainConfig
@@ -41,145 +37,99 @@ from ..model import MLP
 from ..persistence import save_model
 from ..plotting import plot_history
 from ..trainer import Trainer
-from . import options
+from . import grammar, options
 from .options import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError, recipe_default, say
 
 #: The help text of ``mlp train``: this module's description of the command, its files and exit status.
-DESCRIPTION = "\n\n".join(__doc__.split("\n\n")[1:4])
+DESCRIPTION = "\n\n".join(__doc__.split("\n\n")[1:4]).replace("``", "")
 
 
 def _both(name):
     """The default of ``name`` in the two recipes, for the help text."""
-    main, best = (recipe_default(name, r) for r in options.RECIPE_CHOICES)
-    return str(main) if main == best else f"{main}; --recipe best: {best}"
+    main, best = (_shown(recipe_default(name, r)) for r in options.RECIPE_CHOICES)
+    return main if main == best else f"{main}; --recipe best: {best}"
+
+
+def _shown(value):
+    """A default as the command line writes it: (512, 256) is 512 256, () is none."""
+    if isinstance(value, (tuple, list)):
+        return " ".join(map(str, value)) if value else "none"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _default_text(option):
+    if option.name == "keep_prob":
+        return "those of --keep-prob-input and --keep-prob-hidden"
+    return _both(option.name)
 
 
 def add_train_arguments(p):
     """Add the options of ``mlp train`` to the parser ``p``.
 
-    The options a recipe sets default to None here: ``apply_recipe`` fills in the
-    recipe's value after parsing, so that an option the user gave always wins.
+    The options of the configuration (``mlp.cli.grammar``) default to None here: ``apply_recipe``
+    fills in the recipe's value after parsing, so that an option the user gave always wins.
     """
+    p.epilog = grammar.EPILOG + "\nAn axis (commas, a distribution, an option repeated) is for mlp search."
     p.add_argument(
         "--recipe", choices=options.RECIPE_CHOICES, default="main",
         help="the defaults of every option below that says so: main = one hidden layer, what `make train` "
              "runs; best = a wider network for a longer budget. Both were chosen on a validation split "
              "and train on the whole training set (mlp.defaults.RECIPES; default: %(default)s)")
     data = p.add_argument_group("data")
-    data.add_argument(
-        "--dataset", choices=options.DATASET_CHOICES, default="auto",
-        help="data set (default: auto = fashion-mnist when installed, else digits with a notice)")
-    data.add_argument(
-        "--data-dir", type=Path, default=None, metavar="DIR",
-        help="directory of the IDX files of fashion-mnist or mnist (default: $MLP_DATA, then "
-             "/usr/share/datasets/fashion-mnist from `apt-get install dataset-fashion-mnist`); "
-             "with --dataset auto it means fashion-mnist from DIR, without the fallback")
+    options.add_data_arguments(data)
     data.add_argument(
         "--validation-fraction", type=options.real(0, 1, high_open=True), default=None, metavar="F",
         help="fraction of the training data held out for validation, stratified; 0 = train on all of it "
              f"(default: {_both('validation_fraction')}: the recipes were chosen on 0.1, and train on all)")
-
-    net = p.add_argument_group("network")
-    net.add_argument(
-        "--hidden", type=options.positive_int, nargs="*", default=None, metavar="N",
-        help=f"sizes of the hidden layers (default: {_both('hidden')}; none = softmax regression)")
-    net.add_argument("--activation", choices=options.ACTIVATION_CHOICES, default=recipe_default("activation"),
-                     help="activation of the hidden layers (default: %(default)s, the lecture's)")
-    net.add_argument("--dtype", choices=options.DTYPE_CHOICES, default=recipe_default("dtype"),
-                     help="floating-point type of parameters and data (default: %(default)s)")
-    net.add_argument("--backend", choices=options.BACKEND_CHOICES, default="auto",
-                     help="kernels (default: auto = cuda when a GPU is usable, else cpu)")
-
-    opt = p.add_argument_group("optimisation")
-    opt.add_argument("--epochs", type=options.positive_int, default=None,
-                     help=f"maximum number of epochs (default: {_both('epochs')})")
-    opt.add_argument("--batch-size", type=options.positive_int, default=None,
-                     help=f"mini-batch size (default: {_both('batch_size')})")
-    opt.add_argument("--lr", type=options.positive_number, default=None,
-                     help=f"learning rate (default: {_both('learning_rate')})")
-    opt.add_argument("--optimizer", choices=options.OPTIMIZER_CHOICES, default=recipe_default("optimizer"),
-                     help="sgd: SGD with --momentum (and --nesterov); adam: Adam with --beta-1, --beta-2, "
-                          "--epsilon (default: %(default)s)")
-    # None: not given (the default applies); an option the chosen optimizer or schedule
-    # ignores is refused when given (``_optimisation``), not silently dropped.
-    opt.add_argument("--momentum", type=options.momentum, default=None,
-                     help=f"momentum in [0, 1) of --optimizer sgd (default: {_both('momentum')})")
-    opt.add_argument("--nesterov", action="store_true",
-                     help="Nesterov's momentum instead of the classical one (--optimizer sgd, --momentum > 0)")
-    opt.add_argument("--beta-1", type=options.decay_rate, default=None, metavar="B1",
-                     help="Adam's decay rate in [0, 1) of the mean of the gradients "
-                          f"(default: {recipe_default('beta_1')})")
-    opt.add_argument("--beta-2", type=options.decay_rate, default=None, metavar="B2",
-                     help="Adam's decay rate in [0, 1) of the mean of the squared gradients "
-                          f"(default: {recipe_default('beta_2')})")
-    opt.add_argument("--epsilon", type=options.positive_number, default=None, metavar="EPS",
-                     help=f"Adam's epsilon > 0, for numerical stability (default: {recipe_default('epsilon')})")
-    opt.add_argument("--lr-schedule", choices=options.LR_SCHEDULE_CHOICES, default=None,
-                     help="learning rate of epoch e: decay = lr / (1 + lr_decay * e); cosine = "
-                          "lr (1 + cos(pi e / epochs)) / 2; invscaling = lr / (samples seen + 1) ** power_t; "
-                          "adaptive = lr, divided by 5 after --patience epochs without improvement "
-                          f"(default: {_both('lr_schedule')})")
-    opt.add_argument("--warmup-epochs", type=options.non_negative_int, default=None, metavar="W",
-                     help="epochs of linear warm-up (lr (e + 1) / W) before --lr-schedule decay or cosine "
-                          f"(default: {_both('warmup_epochs')})")
-    opt.add_argument("--lr-decay", type=options.non_negative_number, default=None,
-                     help="the decay of --lr-schedule decay: learning rate of epoch e = lr / (1 + lr_decay * e) "
-                          f"(default: {_both('lr_decay')})")
-    opt.add_argument("--power-t", type=options.non_negative_number, default=None, metavar="T",
-                     help=f"the exponent of --lr-schedule invscaling (default: {recipe_default('power_t')})")
-    opt.add_argument("--early-stopping", action="store_true",
-                     help="stop when the validation loss has not improved for --patience "
-                          "epochs, keeping the best parameters (needs a validation set)")
-    opt.add_argument("--patience", type=options.positive_int, default=recipe_default("patience"),
-                     help="epochs without improvement before early stopping, or before "
-                          "--lr-schedule adaptive divides the learning rate by 5 (default: %(default)s)")
-
-    reg = p.add_argument_group("regularisation")
-    reg.add_argument("--l2", type=options.non_negative_number, nargs="+", default=None, metavar="A",
-                     help=f"L2 penalty: one value, or one per weight matrix (default: {_both('l2')})")
-    reg.add_argument("--l1", type=options.non_negative_number, nargs="+", default=None, metavar="B",
-                     help=f"L1 penalty: one value, or one per weight matrix (default: {_both('l1')})")
-    reg.add_argument(
-        "--keep-prob", type=options.keep_probability, nargs="+", default=None, metavar="P",
-        help="dropout keep probability: one value, or the input's then each hidden layer's "
-             f"(default: {_both('keep_prob_input')} for the input, {_both('keep_prob_hidden')} "
-             "for hidden layers)")
-    reg.add_argument("--dropout-mode", choices=("per_sample", "per_batch"), default=None,
-                     help="a fresh mask for every sample, or one per mini-batch as in the lecture's "
-                          f"reduced network (default: {_both('dropout_mode')})")
-
+    grammar.add_arguments(p, _default_text)
     run = p.add_argument_group("run")
+    run.add_argument("--dtype", choices=options.DTYPE_CHOICES, default=recipe_default("dtype"),
+                     help="floating-point type of parameters and data (default: %(default)s)")
+    run.add_argument("--backend", choices=options.BACKEND_CHOICES, default="auto",
+                     help="kernels (default: auto = cuda when a GPU is usable, else cpu)")
     run.add_argument("--seed", type=options.seed, default=recipe_default("seed"),
                      help="seeds the split, the initial weights, shuffling and dropout (default: 0)")
-    run.add_argument("--out", type=Path, default=None, metavar="DIR",
-                     help="output directory (default: runs/<dataset>-<timestamp>)")
-    run.add_argument("--quiet", action="store_true",
-                     help="no progress bar or notices; only the final results")
+    options.add_output_arguments(run, "runs/<dataset>-<timestamp>, a fresh directory")
 
 
 # --------------------------------------------------------------------------- #
 # the options, checked before any data is loaded
 # --------------------------------------------------------------------------- #
-#: The options a recipe sets when they are not given: (args name, the recipe's key).
-_RECIPE_OPTIONS = (("validation_fraction", "validation_fraction"), ("hidden", "hidden"), ("epochs", "epochs"),
-                   ("batch_size", "batch_size"), ("lr", "learning_rate"), ("lr_schedule", "lr_schedule"),
-                   ("dropout_mode", "dropout_mode"))
+#: Options that only one optimizer or schedule reads: (option, its name, the field, what reads it).
+_OPTIMISATION_OPTIONS = (
+    ("--momentum", "momentum", "optimizer", "sgd"),
+    ("--beta-1", "beta_1", "optimizer", "adam"),
+    ("--beta-2", "beta_2", "optimizer", "adam"),
+    ("--epsilon", "epsilon", "optimizer", "adam"),
+    ("--lr-decay", "lr_decay", "lr_schedule", "decay"),
+    ("--warmup-epochs", "warmup_epochs", "lr_schedule", ("decay", "cosine")),
+    ("--power-t", "power_t", "lr_schedule", "invscaling"),
+)
+#: Options filled after ``apply_recipe``, by ``_optimisation`` and ``_regularisation``, which must see
+#: whether they were given.
+_FILLED_LATER = tuple(name for _, name, _, _ in _OPTIMISATION_OPTIONS) + (
+    "keep_prob", "keep_prob_input", "keep_prob_hidden")
 
 
 def apply_recipe(args):
-    """Fill the options not given with ``--recipe``'s values (in place); returns ``args``.
+    """Each option of the configuration as its one value (in place): given, else ``--recipe``'s; returns ``args``.
 
-    The options that only one optimizer or schedule reads (``_OPTIMISATION_OPTIONS``) are
-    filled by ``_optimisation``, which must first see whether the user gave them; the keep
-    probabilities by ``_regularisation``, one per layer of the network.
+    An axis (``mlp.cli.grammar``) is a usage error: mlp train trains one configuration. The options
+    of ``_FILLED_LATER`` that were not given stay None.
     """
-    for name, key in _RECIPE_OPTIONS:
-        if getattr(args, name) is None:
-            value = recipe_default(key, args.recipe)
-            setattr(args, name, list(value) if isinstance(value, tuple) else value)
-    for name in ("l2", "l1"):  # one value for every weight matrix
-        if getattr(args, name) is None:
-            setattr(args, name, [recipe_default(name, args.recipe)])
+    if args.validation_fraction is None:
+        args.validation_fraction = recipe_default("validation_fraction", args.recipe)
+    for option in grammar.OPTIONS:
+        occurrences = getattr(args, option.name)
+        if occurrences is not None:
+            value = grammar.one_value(option, occurrences)
+        elif option.name in _FILLED_LATER:
+            value = None
+        else:
+            value = recipe_default(option.name, args.recipe)
+        if option.per_layer and not isinstance(value, (list, tuple)) and value is not None:
+            value = [value]  # one value for every layer
+        setattr(args, option.name, list(value) if isinstance(value, tuple) else value)
     return args
 
 
@@ -195,26 +145,17 @@ def _regularisation(args):
     """(l2, l1, keep_prob) from the options, their counts checked against --hidden."""
     n_weight_matrices = len(args.hidden) + 1
     if args.keep_prob is None:
-        keep_prob = ([recipe_default("keep_prob_input", args.recipe)]
-                     + [recipe_default("keep_prob_hidden", args.recipe)] * len(args.hidden))
+        keep_input, keep_hidden = (recipe_default(name, args.recipe) if getattr(args, name) is None
+                                   else getattr(args, name) for name in ("keep_prob_input", "keep_prob_hidden"))
+        keep_prob = [keep_input] + [keep_hidden] * len(args.hidden)
+    elif args.keep_prob_input is not None or args.keep_prob_hidden is not None:
+        raise UsageError("give --keep-prob, or --keep-prob-input and --keep-prob-hidden, not both")
     else:
         keep_prob = _one_or_per_layer("--keep-prob", args.keep_prob, n_weight_matrices,
                                       "the input's, then one per hidden layer")
     l2 = _one_or_per_layer("--l2", args.l2, n_weight_matrices, "one per weight matrix")
     l1 = _one_or_per_layer("--l1", args.l1, n_weight_matrices, "one per weight matrix")
     return l2, l1, keep_prob
-
-
-#: Options that only one optimizer or schedule reads: (option, its args name, the field, what reads it).
-_OPTIMISATION_OPTIONS = (
-    ("--momentum", "momentum", "optimizer", "sgd"),
-    ("--beta-1", "beta_1", "optimizer", "adam"),
-    ("--beta-2", "beta_2", "optimizer", "adam"),
-    ("--epsilon", "epsilon", "optimizer", "adam"),
-    ("--lr-decay", "lr_decay", "lr_schedule", "decay"),
-    ("--warmup-epochs", "warmup_epochs", "lr_schedule", ("decay", "cosine")),
-    ("--power-t", "power_t", "lr_schedule", "invscaling"),
-)
 
 
 def _optimisation(args):
@@ -244,22 +185,16 @@ def _checked_backend(args):
     ``args`` has had ``apply_recipe``."""
     if args.early_stopping and args.validation_fraction == 0:
         raise UsageError("--early-stopping needs a validation set: --validation-fraction > 0")
-    if args.data_dir is not None and args.dataset in ("digits", "synthetic"):
-        raise UsageError(f"--data-dir applies to fashion-mnist and mnist only, not {args.dataset}")
+    options.check_data_dir(args)
     _regularisation(args)
     _optimisation(args)
-    try:
-        backend = kernels.resolve_backend_name(args.backend)
-        kernels.get_backend(backend)
-    except kernels.BackendUnavailableError as exc:
-        raise UsageError(f"--backend {args.backend}: {exc}") from None
-    return backend
+    return options.checked_backend(args.backend)
 
 
 def _train_config(args):
     l2, l1, keep_prob = _regularisation(args)
     return TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         **_optimisation(args), l2=l2, l1=l1,
         keep_prob=keep_prob, dropout_mode=args.dropout_mode,
         early_stopping=args.early_stopping, patience=args.patience, seed=args.seed,
@@ -397,7 +332,7 @@ def _report(out, summary):
     median_epoch = summary["seconds_per_epoch_median"]
     if median_epoch is not None:
         shown = f"{median_epoch:.2f} s" if median_epoch >= 0.1 else f"{median_epoch * 1e3:.1f} ms"
-        print(f"median time per epoch: {shown} ({summary['epochs_run']} epochs, "
+        print(f"median time per epoch: {shown} ({options.count(summary['epochs_run'], 'epoch')}, "
               f"{summary['training_seconds']:.1f} s in all, {summary['backend']} backend; "
               f"compiling before them: {summary['compile_seconds']:.1f} s)")
         print(f"training time: {summary['training_floors']:.1f} GEMM floors (one floor, the products of an "
@@ -414,9 +349,14 @@ def _report(out, summary):
     return EXIT_OK
 
 
+#: The files ``mlp train`` writes into its output directory.
+RUN_FILES = ("model.npz", "history.json", "curves.png", "summary.json")
+
+
 def run_train(args, argv):
     """Run ``mlp train`` with parsed ``args`` (``argv``: the command line, for the summary); the exit status."""
     backend = _checked_backend(apply_recipe(args))
+    options.check_out(args.out, RUN_FILES, args.overwrite)
     dataset, notice = options.load_data(args)
     if notice:
         # A fallback is shown even with --quiet: the numbers are about another data set.
@@ -428,9 +368,8 @@ def run_train(args, argv):
 
     net = MLP([dataset.n_features, *args.hidden, dataset.n_classes], output="softmax",
               activation=args.activation, seed=args.seed, dtype=np.dtype(args.dtype).type, backend=backend)
-    say(args, f"data: {dataset.name} ({len(split[1])} training, "
-              f"{0 if split[3] is None else len(split[3])} validation, {dataset.n_test} test samples) "
-              f"from {dataset.source}")
+    say(args, options.describe_data(dataset, f"{len(split[1])} training, "
+                                             f"{0 if split[3] is None else len(split[3])} validation"))
     say(args, f"model: {net!r}")
     history, compile_seconds, training_seconds = _fit(args, net, config, split)
     summary = _summary(args, argv, dataset, notice, net, config, split, history, compile_seconds,
