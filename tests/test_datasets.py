@@ -319,12 +319,17 @@ def test_load_fashion_mnist_from_env(tmp_path, monkeypatch, no_system_data, layo
     assert load_dataset("Fashion_MNIST").n_train == 9
 
 
-def test_load_fashion_mnist_env_before_system_dir(tmp_path, monkeypatch):
+def test_load_fashion_mnist_env_when_set_is_the_only_place(tmp_path, monkeypatch):
     fake_mnist_dir(tmp_path / "env", n_train=3)
     fake_mnist_dir(tmp_path / "system", n_train=4)
     monkeypatch.setattr(mnist, "DEFAULT_FASHION_MNIST_DIR", tmp_path / "system")
     monkeypatch.setenv("MLP_DATA", str(tmp_path / "env"))
     assert load_fashion_mnist().n_train == 3
+    # A $MLP_DATA without the data is an error, not the system's copy.
+    monkeypatch.setenv("MLP_DATA", str(tmp_path / "typo"))
+    with pytest.raises(FileNotFoundError, match="MLP_DATA") as e:
+        load_fashion_mnist()
+    assert str(tmp_path / "system") not in str(e.value).split("An IDX directory")[0]  # not searched
     monkeypatch.delenv("MLP_DATA")
     assert load_fashion_mnist().n_train == 4
 
@@ -336,7 +341,6 @@ def test_load_fashion_mnist_not_found_lists_places(tmp_path, monkeypatch, no_sys
     msg = str(e.value)
     assert "$MLP_DATA" in msg and str(tmp_path / "envdir") in msg
     assert str(tmp_path / "envdir" / "fashion-mnist") in msg
-    assert str(tmp_path / "no-system-dir") in msg
     assert "apt-get install dataset-fashion-mnist" in msg
     for stem in IDX_FILES:
         assert stem in msg

@@ -11,9 +11,9 @@ tuning out of the *training* part with :func:`train_validation_split`.
 
 Where the data come from
 ------------------------
-Fashion-MNIST is looked up, in this order, in
+Fashion-MNIST is looked up in the first of these that is given, and only there:
 
-1. the ``path`` argument of :func:`load_fashion_mnist` (when given, the only place),
+1. the ``path`` argument of :func:`load_fashion_mnist`,
 2. ``$MLP_DATA`` (the directory itself or its ``fashion-mnist/`` subdirectory),
 3. ``/usr/share/datasets/fashion-mnist``, where the Debian/Ubuntu package
    ``dataset-fashion-mnist`` installs the four gzip-compressed IDX files

@@ -193,10 +193,10 @@ def load_fashion_mnist(path=None) -> Dataset:
     path : str or os.PathLike, optional
         A directory holding the four IDX files, or its parent holding
         ``fashion-mnist/``. When given it is the only place searched.
-        Otherwise the search goes through ``$MLP_DATA`` (the directory itself
+        Otherwise, when ``$MLP_DATA`` is set, only there (the directory itself
         or ``$MLP_DATA/fashion-mnist``; several directories may be joined with
-        ``os.pathsep``), then ``/usr/share/datasets/fashion-mnist`` (Debian
-        package ``dataset-fashion-mnist``).
+        ``os.pathsep``); when it is not, ``/usr/share/datasets/fashion-mnist``
+        (Debian package ``dataset-fashion-mnist``).
 
     Returns
     -------
@@ -217,9 +217,11 @@ def load_fashion_mnist(path=None) -> Dataset:
     if path is not None:
         places = [("path argument", _candidates(check_path("path", path), name))]
     else:
-        places = [(f"${ENV_VAR}", [c for d in _env_dirs() for c in _candidates(d, name)])]
-        places = [p for p in places if p[1]]
-        places.append(("Debian package dataset-fashion-mnist", [DEFAULT_FASHION_MNIST_DIR]))
+        env_dirs = _env_dirs()
+        # A $MLP_DATA that is set names where the data are: without them there, training on the
+        # Debian package's copy would be training on data the user did not point to.
+        places = ([(f"${ENV_VAR}", [c for d in env_dirs for c in _candidates(d, name)])] if env_dirs else
+                  [("Debian package dataset-fashion-mnist", [DEFAULT_FASHION_MNIST_DIR])])
     return _locate_and_load(name, places)
 
 
