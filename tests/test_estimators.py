@@ -202,3 +202,44 @@ def test_estimators_are_exported_lazily_and_import_mlp_needs_no_sklearn():
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+# ---------------------------------------------------------------- threads (not a scikit-learn parameter)
+def _blas_threads():
+    import threadpoolctl
+    return max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_threads_parameter_limits_blas_during_fit_and_is_recorded(digits, solver, monkeypatch):
+    from mlp.estimators import solvers
+    from mlp.threads import DEFAULT_THREADS
+
+    X, y = digits
+    assert MLPClassifier().get_params()["threads"] == DEFAULT_THREADS == MLPRegressor().threads
+    seen = []
+    # the BLAS limit in force during each pass over the data: an epoch, or an L-BFGS evaluation
+    owner, name = (solvers, "_epoch") if solver == "adam" else (mlp.MLP, "loss_and_gradients")
+    original = getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda *a, **k: (seen.append(_blas_threads()), original(*a, **k))[1])
+    before = _blas_threads()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier((8,), solver=solver, max_iter=3, random_state=0, threads=1).fit(X, y)
+    assert seen and set(seen) == {1}
+    assert clf.net_.metadata["threads"] == {"setting": 1, "counts": [1], "probes": []}
+    assert _blas_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        MLPClassifier((8,), max_iter=1, threads="two").fit(X, y)
+
+
+def test_partial_fit_continues_autos_choice(digits):
+    X, y = digits
+    clf = MLPClassifier((8,), random_state=0, threads="auto")
+    clf.partial_fit(X, y, classes=np.unique(y))
+    assert len(clf.net_.metadata["threads"]["probes"]) == (1 if mlp.threads.usable_cores() > 1 else 0)
+    first = clf.net_.metadata["threads"]
+    clf.partial_fit(X, y)
+    second = clf.net_.metadata["threads"]
+    assert second["probes"] == []  # the first call's choice, not timed again
+    assert second["counts"] == first["counts"][-1:]
