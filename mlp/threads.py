@@ -15,8 +15,11 @@ setting     what a fit does
 ``"auto"``  times a few training steps with 1 thread and with every usable core
             before the first epoch and keeps the faster count; times again
             whenever an epoch takes more than ``SLOWDOWN`` times the previous
-            one's seconds. No timing when only one core is usable (1 thread) or
-            on "cuda" (the GPU does the products; every usable core).
+            one's seconds. "Every usable core" is capped by a BLAS limit
+            already in force (``OPENBLAS_NUM_THREADS``, an enclosing
+            ``limited_threads``): "auto" never exceeds what the caller allowed.
+            No timing when that leaves one thread, or on "cuda" (the GPU does
+            the products; every usable core).
 int n >= 1  n threads, never timed: the setting that reproduces a fit to the bit
 None        leaves the thread counts as they are: the caller's own limits (a
             search trial's, see ``mlp.search``) apply
@@ -118,12 +121,17 @@ def _blas_threads(controller):
     return max([info["num_threads"] for info in controller.info() if info["user_api"] == "blas"] or [1])
 
 
+def _set_numba_threads(count):
+    """numba's parallel loops on ``count`` threads, or on all it started with when that is fewer."""
+    numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
+
+
 @contextlib.contextmanager
 def _limits(controller, blas_threads, numba_threads):
     """BLAS (and OpenMP) on at most ``blas_threads`` threads and numba's parallel loops on
-    ``numba_threads`` (at most the threads numba started with) while the block runs."""
+    ``numba_threads`` while the block runs."""
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(numba_threads, numba.config.NUMBA_NUM_THREADS)))
+    _set_numba_threads(numba_threads)
     try:
         with controller.limit(limits=blas_threads):
             yield
@@ -253,12 +261,16 @@ class ThreadChooser:
         make_probe : callable() -> (callable() -> None)
             Makes the step to time (``training_probe``, or a loss and gradient
             of the real network, which changes no parameter); called only when
-            "auto" will time: not on "cuda", not with one usable core.
+            "auto" will time: not on "cuda", not with one usable core (or a
+            BLAS limit of 1 in force).
         **decided : ``count`` and ``previous_seconds``, as ``ThreadChooser`` takes them.
         """
         setting = check_threads(threads)
-        will_time = setting == "auto" and net.backend != "cuda" and usable_cores() > 1
-        return cls(setting, make_probe() if will_time else None, **decided)
+        if setting != "auto":
+            return cls(setting, None, **decided)
+        cores = min(usable_cores(), _blas_threads(_controller()))  # never more than the caller allows
+        will_time = net.backend != "cuda" and cores > 1
+        return cls(setting, make_probe() if will_time else None, cores=cores, **decided)
 
     # ------------------------------------------------------------ the block
     def __enter__(self):
@@ -324,4 +336,4 @@ class ThreadChooser:
             self._applied.restore_original_limits()
         # ThreadpoolController.limit applies the limit when called; restore_original_limits undoes it
         self._applied = self._controller.limit(limits=count)
-        numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
+        _set_numba_threads(count)

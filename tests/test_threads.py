@@ -162,6 +162,17 @@ def test_auto_does_not_time_on_one_core(digits, monkeypatch):
     assert net.metadata["threads"] == {"setting": "auto", "counts": [1], "probes": []}
 
 
+def test_auto_stays_within_a_blas_limit_the_caller_set(digits, monkeypatch):
+    def no_probe(*args, **kwargs):
+        raise AssertionError("auto timed steps under a limit of one thread")
+
+    monkeypatch.setattr(mlp.trainer, "training_probe", no_probe)
+    with T.limited_threads(1):
+        net, history = fit(digits, threads="auto")
+    assert [r["threads"] for r in history.records] == [1, 1, 1]
+    assert net.metadata["threads"]["probes"] == []
+
+
 def test_auto_does_not_time_on_cuda(monkeypatch):
     monkeypatch.setattr(T, "usable_cores", lambda: 4)
 
@@ -169,9 +180,10 @@ def test_auto_does_not_time_on_cuda(monkeypatch):
         raise AssertionError("auto timed steps on cuda")
 
     chooser = T.ThreadChooser.for_net("auto", types.SimpleNamespace(backend="cuda"), no_probe)
-    assert not chooser.timed and chooser.candidates == [1, 4]
+    every = min(4, blas_threads())  # every usable core, within BLAS's current limit
+    assert not chooser.timed and chooser.candidates == sorted({1, every})
     with chooser:
-        assert chooser.count == 4  # every usable core: BLAS's own default
+        assert chooser.count == every
     assert chooser.probes == []
 
 
