@@ -257,7 +257,8 @@ def warn_if_unscaled(name, X):
         For a sparse matrix, its stored values are looked at.
     """
     try:
-        values = np.asarray(X.data if hasattr(X, "tocsr") else X)
+        # Every sparse format (dok, lil... included) has tocsr; only csr holds its values in .data
+        values = np.asarray(X.tocsr().data if hasattr(X, "tocsr") else X)
     except (TypeError, ValueError):  # ragged lists and the like
         return
     integer = np.issubdtype(values.dtype, np.integer)

@@ -1,18 +1,28 @@
-"""Every default of the library, in one place: the network, the trainer, the main job, the estimators.
+"""Every default of the library, in one place: the network, the training run, the recipes, the estimators.
 
-Each way of using the library starts from its own sensible place, and each reads its
-defaults here rather than writing its own:
+One set of training defaults, ``TRAINING``, serves every interface that is the library's
+own: ``mlp.MLP.fit``, ``mlp.fit``, ``mlp.Trainer`` / ``mlp.TrainConfig``, ``mlp train``
+(its main recipe) and the values ``mlp search`` holds fixed. It is the main job: a
+recipe for Fashion-MNIST chosen on a validation split of its training data, never on its
+test set. Two interfaces differ where they must, and say so in their docstrings:
+
+``ESTIMATOR``  ``mlp.MLPClassifier`` / ``mlp.MLPRegressor``: scikit-learn's defaults (Adam,
+               100 hidden units, up to 200 epochs, the input's float dtype), so that they
+               are a drop-in for scikit-learn's.
+``SEARCH``     ``mlp.search.search``: a search needs a validation split (10%), and its
+               trials run on the cpu backend (reproducible, no GPU start-up per trial).
+
+The others:
 
 ``NETWORK``    ``mlp.MLP``: the lecture's network (softmax output, std 1/sqrt(cols(W)) init).
-``TRAINING``   ``mlp.TrainConfig``: a plain minibatch SGD run that a user then tunes.
-``MAIN_JOB``   ``mlp train`` (what ``make train`` runs) and the fixed values of
-               ``mlp search``: a recipe for Fashion-MNIST chosen on a validation
-               split of its training data, never on its test set.
+``MAIN_JOB``   ``TRAINING`` with the network of ``mlp train`` (784-256-10 on Fashion-MNIST),
+               in the command line's terms (one keep probability for the input, one for
+               hidden layers).
 ``RECIPES``    ``mlp train --recipe``: the main job and ``BEST_JOB``, a bigger network
                for a longer budget.
-``SEARCH``     ``mlp.search.search``: how trials run when the caller says nothing.
-``ESTIMATOR``  ``mlp.MLPClassifier`` / ``mlp.MLPRegressor``: scikit-learn's defaults (Adam,
-               100 hidden units, up to 200 epochs, the input's float dtype).
+``PLAIN_SGD``  the lecture's update rule, to pass on top of ``TRAINING``: no momentum, a
+               constant learning rate, no penalty, no dropout.
+``THREADS``    the thread setting of every fit: "auto" (``mlp.threads``).
 
 The mappings are read-only; a caller that wants other values passes them.
 """
@@ -29,37 +39,9 @@ NETWORK = MappingProxyType({
     "backend": "auto",
 })
 
-#: ``mlp.TrainConfig``'s field defaults.
-TRAINING = MappingProxyType({
-    "epochs": 20,
-    "batch_size": 64,
-    "learning_rate": 0.05,
-    "optimizer": "sgd",
-    "momentum": 0.0,
-    "nesterov": False,
-    "beta_1": 0.9,
-    "beta_2": 0.999,
-    "epsilon": 1e-8,
-    "lr_schedule": "decay",
-    "lr_decay": 0.0,
-    "warmup_epochs": 0,
-    "power_t": 0.5,
-    "alpha": 0.0,
-    "l2": 0.0,
-    "l1": 0.0,
-    "keep_prob": 1.0,
-    "dropout_mode": "per_sample",
-    "validation_fraction": 0.0,
-    "early_stopping": False,
-    "patience": 5,
-    "tol": 1e-4,
-    "monitor": "val_loss",
-    "seed": 0,
-})
-
-# The recipes of ``mlp train`` (``--recipe``), each chosen on a stratified 10% validation split of
-# Fashion-MNIST's training data, never its test set, then trained on the whole training set for
-# the chosen schedule (``validation_fraction`` 0): the ablation that chose them is
+# ``TRAINING`` is the main job of ``mlp train`` (``--recipe main``), chosen on a stratified 10%
+# validation split of Fashion-MNIST's training data, never its test set, then trained on the whole
+# training set for the chosen schedule (``validation_fraction`` 0): the ablation that chose it is
 # ``benchmarks/ablation.py``, its tables in the README and ``benchmarks/ablation-*.json``.
 # A change is adopted only when it beats the recipe on validation with each of three seeds (seed 0
 # of the ablation, then 1 and 2: initial weights, order, dropout): one seed's differences under
@@ -75,26 +57,56 @@ TRAINING = MappingProxyType({
 #   784-512-512-10, keep 0.9/0.6, cosine 80 epochs: 0.9065 in 125 s
 #   784-1024-10, keep 0.9/0.6, 80 epochs: 0.9058 in 163 s; with horizontal flips 0.9045
 #   784-2048-10, keep 0.9/0.5, 45 epochs: 0.9023; 784-1024-1024-10, 45 epochs: 0.8995 in 209 s
-#: ``mlp train``'s defaults (the "main" recipe, what ``make train`` runs: one hidden layer), and the
-#: values ``mlp search`` holds fixed unless told to vary them.
-MAIN_JOB = MappingProxyType({
-    "hidden": (256,),
+#: ``mlp.TrainConfig``'s field defaults: the main job's training, for every interface of the library's own.
+TRAINING = MappingProxyType({
     "epochs": 60,
     "batch_size": 128,
     "learning_rate": 0.05,
+    "optimizer": "sgd",
     "momentum": 0.9,
+    "nesterov": False,
+    "beta_1": 0.9,
+    "beta_2": 0.999,
+    "epsilon": 1e-8,
     "lr_schedule": "cosine",
     "lr_decay": 0.0,
     "warmup_epochs": 0,
+    "power_t": 0.5,
+    "alpha": 0.0,
     "l2": 5e-5,
     "l1": 0.0,
-    "keep_prob_input": 1.0,
-    "keep_prob_hidden": 1.0,
+    "keep_prob": 1.0,
     "dropout_mode": "per_sample",
     "validation_fraction": 0.0,
+    "early_stopping": False,
     "patience": 5,
-    "dtype": "float32",
+    "tol": 1e-4,
+    "monitor": "val_loss",
     "seed": 0,
+})
+
+#: How many threads a fit runs BLAS and numba on (``mlp.threads``): "auto" times a few steps on 1 and on
+#: every usable core at the start of a fit, and again when an epoch runs far slower than the last, and
+#: keeps the faster; an int fixes the count (the one setting that reproduces a run to the bit).
+THREADS = "auto"
+
+#: The lecture's update rule, W <- W - lr dL/dW at a constant rate without penalty or dropout:
+#: ``net.fit(X, y, **PLAIN_SGD)``, or ``Trainer(net, **PLAIN_SGD)``.
+PLAIN_SGD = MappingProxyType({
+    "optimizer": "sgd", "momentum": 0.0, "nesterov": False, "lr_schedule": "decay", "lr_decay": 0.0,
+    "warmup_epochs": 0, "alpha": 0.0, "l2": 0.0, "l1": 0.0, "keep_prob": 1.0,
+})
+
+#: ``mlp train``'s defaults (the "main" recipe, what ``make train`` runs: one hidden layer), and the
+#: values ``mlp search`` holds fixed unless told to vary them: ``TRAINING`` with a network.
+MAIN_JOB = MappingProxyType({
+    "hidden": (256,),
+    **{name: TRAINING[name] for name in ("epochs", "batch_size", "learning_rate", "momentum", "lr_schedule",
+                                         "lr_decay", "warmup_epochs", "l2", "l1")},
+    "keep_prob_input": TRAINING["keep_prob"],
+    "keep_prob_hidden": TRAINING["keep_prob"],
+    **{name: TRAINING[name] for name in ("dropout_mode", "validation_fraction", "patience", "seed")},
+    "dtype": np.dtype(NETWORK["dtype"]).name,
 })
 
 #: ``mlp train --recipe best``: any fully connected network, a longer budget.
@@ -155,4 +167,5 @@ ESTIMATOR = MappingProxyType({
     "dropout_mode": "per_sample",
     "backend": "cpu",
     "dtype": None,
+    "threads": THREADS,
 })

@@ -46,9 +46,10 @@ import numba
 import numpy as np
 
 from . import checks
+from .defaults import THREADS
 
-#: The setting of ``mlp.Trainer``, ``mlp.fit`` and the estimators when none is given.
-DEFAULT_THREADS = "auto"
+#: The setting of ``mlp.Trainer``, ``mlp.fit``, ``mlp train`` and the estimators when none is given.
+DEFAULT_THREADS = THREADS
 
 #: Timed steps per candidate count in one probe, taken in turns (1, n, n, 1, 1, n ...) so that a
 #: change of load during the probe affects every count alike; the median of each count is compared

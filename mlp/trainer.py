@@ -142,6 +142,7 @@ class Trainer:
 
     def _prepare_data(self, X, y, X_val, y_val):
         net, cfg = self.net, self.config
+        checks.warn_if_unscaled("X", X)  # before check_X, which converts it to the network's float type
         X = checks.check_X(X, net.n_features, net.dtype)
         y = self._targets(y, X.shape[0], "y")
         if (X_val is None) != (y_val is None):

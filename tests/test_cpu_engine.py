@@ -22,7 +22,7 @@ LAYERS = [5, 4, 4, 3]
 ROWS, BATCH = 23, 7
 
 RULES = {
-    "sgd": {"learning_rate": 0.05},
+    "sgd": {"learning_rate": 0.05, "momentum": 0.0},
     "momentum": {"learning_rate": 0.05, "momentum": 0.9},
     "nesterov": {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True},
     "adam": {"learning_rate": 0.01, "optimizer": "adam"},
@@ -33,8 +33,8 @@ DROPOUT = {
     "per_batch": {"keep_prob": [0.8, 0.6, 0.7], "dropout_mode": "per_batch"},
 }
 REGULARISATION = {
-    "plain": {},
-    "alpha": {"alpha": 0.3},
+    "plain": {"l2": 0.0},
+    "alpha": {"alpha": 0.3, "l2": 0.0},
     "l1": {"l1": 0.01, "l2": 0.05},
     "alpha_l1": {"alpha": 0.3, "l1": 0.01},
 }

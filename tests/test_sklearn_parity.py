@@ -175,7 +175,7 @@ def test_defaults_and_parameter_names_are_scikit_learns():
     for ours, theirs in ((MLPClassifier(), sk.MLPClassifier()), (MLPRegressor(), sk.MLPRegressor())):
         mine, reference = ours.get_params(), theirs.get_params()
         assert {k: mine[k] for k in reference} == reference
-        assert set(mine) - set(reference) == {"l1", "l2", "keep_prob", "dropout_mode", "backend", "dtype"}
+        assert set(mine) - set(reference) == {"l1", "l2", "keep_prob", "dropout_mode", "backend", "dtype", "threads"}
 
 
 @pytest.mark.parametrize("bad, error, match", [

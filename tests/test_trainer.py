@@ -11,6 +11,7 @@ import pytest
 import kernels
 import mlp
 from mlp import MLP, History, TrainConfig, Trainer
+from mlp.defaults import PLAIN_SGD, TRAINING
 from mlp.engines import make_engine
 from mlp.evaluation import evaluate
 
@@ -54,7 +55,8 @@ def train(backend, dtype, data, layer_sizes=(64, 24, 16, 10), output="softmax", 
     config.setdefault("epochs", 3)
     config.setdefault("batch_size", 50)
     config.setdefault("learning_rate", 0.1)
-    history = Trainer(net, **config).fit(X, y, X_val=X_val, y_val=y_val)
+    # The lecture's plain SGD under what a test names: the checks below are worked from its update rule.
+    history = Trainer(net, **{**PLAIN_SGD, **config}).fit(X, y, X_val=X_val, y_val=y_val)
     return net, history
 
 
@@ -70,7 +72,7 @@ def test_training_lowers_the_loss_on_digits(digits, backend):
     assert history.records[-1]["val_accuracy"] > 0.85
     assert history.stop_reason == "max_epochs" and len(history) == 8
     assert set(history.records[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy", "seconds",
-                                       "learning_rate"}
+                                       "learning_rate", "threads"}
 
 
 MODES = {
@@ -131,7 +133,8 @@ def test_each_epoch_visits_the_examples_in_its_own_seeded_order(digits, backend)
     """Epoch e's order is default_rng([seed, e]).permutation(n), another one each epoch, and the step
     count runs on across epochs: a fit equals its engine driven epoch by epoch with those orders."""
     X, y = digits[0][:100], digits[1][:100]
-    config = TrainConfig(epochs=3, batch_size=16, learning_rate=0.1, momentum=0.5, keep_prob=[0.9, 0.7], seed=7)
+    config = TrainConfig(epochs=3, batch_size=16, learning_rate=0.1, lr_schedule="decay", momentum=0.5,
+                         keep_prob=[0.9, 0.7], seed=7)
     fitted = MLP([64, 16, 10], seed=0, backend=backend)
     Trainer(fitted, config).fit(X, y)
 
@@ -404,7 +407,8 @@ def test_adam_and_nesterov_learn_with_every_activation(digits, backend, activati
     X, y, X_val, y_val = digits
     for optimizer in (dict(optimizer="adam", learning_rate=0.01), dict(momentum=0.9, nesterov=True)):
         net = MLP([64, 24, 10], activation=activation, seed=0, dtype=np.float64, backend=backend)
-        history = Trainer(net, epochs=10, batch_size=50, **optimizer).fit(X, y, X_val=X_val, y_val=y_val)
+        history = Trainer(net, **{**PLAIN_SGD, "epochs": 10, "batch_size": 50, **optimizer}).fit(
+            X, y, X_val=X_val, y_val=y_val)
         losses = history.column("train_loss")
         # logistic units learn slowest (its derivative is at most 1/4): 0.77 after 10 epochs of Nesterov
         assert history.column("val_accuracy")[-1] > 0.7 and losses[-1] < 0.7 * losses[0], (activation, optimizer)
@@ -414,8 +418,8 @@ def test_alpha_is_l2_divided_by_the_minibatch_rows(digits):
     """alpha = l2 * rows gives the same steps when every minibatch has the same rows (360 / 40)."""
     X, y, _, _ = digits
     nets = [MLP([64, 16, 10], seed=0, dtype=np.float64, backend="cpu") for _ in range(2)]
-    Trainer(nets[0], epochs=2, batch_size=40, alpha=0.4).fit(X, y)
-    Trainer(nets[1], epochs=2, batch_size=40, l2=0.01).fit(X, y)
+    Trainer(nets[0], **{**PLAIN_SGD, "epochs": 2, "batch_size": 40, "alpha": 0.4}).fit(X, y)
+    Trainer(nets[1], **{**PLAIN_SGD, "epochs": 2, "batch_size": 40, "l2": 0.01}).fit(X, y)
     assert_params_close(nets[0], nets[1], 1e-12)
 
 
@@ -449,7 +453,7 @@ BAD_CONFIGS = [
     ("optimizer", "rmsprop", ValueError), ("nesterov", 1, TypeError), ("beta_1", 1.0, ValueError),
     ("beta_2", -0.1, ValueError), ("epsilon", 0.0, ValueError), ("lr_schedule", "step", ValueError),
     ("power_t", -1.0, ValueError), ("alpha", -1.0, ValueError), ("warmup_epochs", -1, ValueError),
-    ("warmup_epochs", 20, ValueError), ("warmup_epochs", 1.0, TypeError),
+    ("warmup_epochs", TRAINING["epochs"], ValueError), ("warmup_epochs", 1.0, TypeError),
 ]
 
 
@@ -575,3 +579,10 @@ def test_the_compiled_epoch_allocates_nothing_per_minibatch():
     counts = json.loads(out.strip().splitlines()[-1])
     for mode, (short, long) in counts.items():
         assert short == long, f"{mode}: {short} allocations for 4 minibatches, {long} for 40"
+
+
+def test_unscaled_pixels_warn_at_fit(digits):
+    X, y, _, _ = digits
+    net = MLP([64, 8, 10], seed=0, backend="numpy")
+    with pytest.warns(mlp.UnscaledInputWarning, match="divide by 255"):
+        net.fit(np.rint(X * 255).astype(np.uint8), y, epochs=1)

@@ -207,8 +207,11 @@ def test_a_fraction_in_the_last_chunk_clears_whole_numbers(monkeypatch):
         mlp.checks.warn_if_unscaled("X", X)
 
 
-def test_sparse_pixels_are_warned_about():
-    sparse = pytest.importorskip("scipy.sparse")
+@pytest.mark.parametrize("form", ["csr_matrix", "dok_matrix", "lil_matrix", "coo_array"])
+def test_sparse_pixels_are_warned_about(form):
+    import scipy.sparse as sparse
+
+    make = getattr(sparse, form)
     with pytest.warns(mlp.checks.UnscaledInputWarning, match="dtype uint8, max 255"):
-        mlp.checks.warn_if_unscaled("X", sparse.csr_matrix(PIXELS))
-    _no_warning(sparse.csr_matrix(PIXELS / 255.0))
+        mlp.checks.warn_if_unscaled("X", make(PIXELS))
+    _no_warning(make(PIXELS / 255.0))

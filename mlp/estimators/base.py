@@ -32,7 +32,7 @@ from .. import checks
 from ..defaults import ESTIMATOR
 from ..evaluation import outputs_in_chunks
 from ..model import MLP
-from ..threads import DEFAULT_THREADS, check_threads
+from ..threads import check_threads
 from . import solvers
 
 # Seeds drawn from the estimator's random state (dropout's generator): below 2**31 - 1, as RandomState draws.
@@ -71,7 +71,7 @@ class BaseMLP(BaseEstimator):
                  n_iter_no_change=ESTIMATOR["n_iter_no_change"], max_fun=ESTIMATOR["max_fun"],
                  l1=ESTIMATOR["l1"], l2=ESTIMATOR["l2"], keep_prob=ESTIMATOR["keep_prob"],
                  dropout_mode=ESTIMATOR["dropout_mode"], backend=ESTIMATOR["backend"], dtype=ESTIMATOR["dtype"],
-                 threads=DEFAULT_THREADS):
+                 threads=ESTIMATOR["threads"]):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -112,6 +112,7 @@ class BaseMLP(BaseEstimator):
         if np.any(np.array(hidden) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
         first_pass = not hasattr(self, "net_") or (not self.warm_start and not incremental)
+        checks.warn_if_unscaled("X", X)  # before validation, which converts it to floats
         X, targets = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
             # scikit-learn's own check (the same errors), then float64 for the engines

@@ -11,7 +11,6 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ..defaults import ESTIMATOR
-from ..threads import DEFAULT_THREADS
 from .base import BaseMLP, stochastic_solver
 
 
@@ -47,7 +46,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  n_iter_no_change=ESTIMATOR["n_iter_no_change"], max_fun=ESTIMATOR["max_fun"],
                  l1=ESTIMATOR["l1"], l2=ESTIMATOR["l2"], keep_prob=ESTIMATOR["keep_prob"],
                  dropout_mode=ESTIMATOR["dropout_mode"], backend=ESTIMATOR["backend"], dtype=ESTIMATOR["dtype"],
-                 threads=DEFAULT_THREADS):
+                 threads=ESTIMATOR["threads"]):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
