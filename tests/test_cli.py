@@ -367,3 +367,21 @@ def test_plot_history_skips_missing_values_and_rejects_bad_records(tmp_path):
     assert path.read_bytes().startswith(PNG_MAGIC)
     with pytest.raises(ValueError, match="records\\[0\\]"):
         plot_history([{"loss": 1.0}], tmp_path / "d.png")
+
+
+@pytest.mark.parametrize("threads, expected", [("1", 1), ("auto", "auto")])
+def test_threads_option_reaches_the_trainer_and_the_summary(threads, expected, tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["train", *FAST, *NET, "--epochs", "2", "--threads", threads, "--out", str(out)]) == 0
+    summary = _read_json(out / "summary.json")
+    assert summary["threads"]["setting"] == expected
+    counts = [r["threads"] for r in _read_json(out / "history.json")["records"]]
+    assert len(counts) == 2 and all(c >= 1 for c in counts)
+    if expected == 1:
+        assert counts == [1, 1] and summary["threads"]["probes"] == []
+
+
+@pytest.mark.parametrize("bad", ["0", "two", "1.5"])
+def test_a_bad_thread_count_is_a_usage_error(bad, tmp_path, capsys):
+    assert cli.main(["train", *FAST, *NET, "--epochs", "1", "--threads", bad, "--out", str(tmp_path / "r")]) == 2
+    assert "--threads" in capsys.readouterr().err

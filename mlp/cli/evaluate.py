@@ -19,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-import kernels
-
 from .._version import __version__
 from ..files import write_json
 from ..metrics import averages, class_scores, confusion_matrix
@@ -30,7 +28,7 @@ from . import options
 from .options import EXIT_OK, UsageError
 
 #: The help text of ``mlp evaluate``: this module's description of the command, its files and exit status.
-DESCRIPTION = "\n\n".join(__doc__.split("\n\n")[1:4])
+DESCRIPTION = options.help_text(__doc__)
 
 #: The data sets whose test part depends on the seed: they are split (digits) or drawn (synthetic) from it.
 SEEDED_DATASETS = ("digits", "synthetic")
@@ -71,10 +69,9 @@ def load_classifier(path, backend):
     """The classifier (softmax output) saved at ``path``, on ``backend``; a usage error says what is wrong."""
     if not path.is_file():
         raise UsageError(f"no model file {path}" + (" (a directory)" if path.is_dir() else ""))
+    backend = options.checked_backend(backend)
     try:
         net = load_model(path, backend=backend)
-    except kernels.BackendUnavailableError as exc:
-        raise UsageError(f"--backend {backend}: {exc}") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read the model: {exc}") from None  # the message names the file
     if net.output != "softmax":

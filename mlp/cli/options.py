@@ -81,6 +81,13 @@ def seed(text):
     return _parsed(text, int, lambda value: check_seed("value", value))
 
 
+def threads(text):
+    """An argparse type: ``auto`` or a thread count >= 1 (``mlp.threads``)."""
+    if text == "auto":
+        return text
+    return _parsed(text, int, lambda value: check_int("value", value, 1))
+
+
 positive_int = integer(1)
 non_negative_int = integer(0)
 positive_number = real(0, low_open=True)
@@ -88,6 +95,11 @@ non_negative_number = real(0)
 momentum = real(0, 1, high_open=True)
 decay_rate = real(0, 1, high_open=True)  # Adam's beta_1, beta_2
 keep_probability = real(0, 1, low_open=True)
+
+
+def help_text(docstring):
+    """A command's ``--help`` description: paragraphs 2-4 of its module's docstring, without RST markup."""
+    return "\n\n".join(docstring.split("\n\n")[1:4]).replace("``", "")
 
 
 # --------------------------------------------------------------------------- #

@@ -35,7 +35,7 @@ from .evaluate import add_model_arguments, load_classifier
 from .options import EXIT_OK, UsageError, say
 
 #: The help text of ``mlp predict``: this module's description of the command, its output and exit status.
-DESCRIPTION = "\n\n".join(__doc__.split("\n\n")[1:4])
+DESCRIPTION = options.help_text(__doc__)
 
 #: File name endings read as images (with Pillow); any other file not .npy or .npz is read as IDX.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")

@@ -30,7 +30,7 @@ import numpy as np
 from .._version import __version__
 from ..config import TrainConfig
 from ..datasets import train_validation_split
-from ..defaults import TRAINING
+from ..defaults import THREADS, TRAINING
 from ..files import write_json
 from ..gemm_floor import FLOOR_BATCH, FLOOR_NET, epoch_floor_seconds
 from ..model import MLP
@@ -41,7 +41,7 @@ from . import grammar, options
 from .options import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError, recipe_default, say
 
 #: The help text of ``mlp train``: this module's description of the command, its files and exit status.
-DESCRIPTION = "\n\n".join(__doc__.split("\n\n")[1:4]).replace("``", "")
+DESCRIPTION = options.help_text(__doc__)
 
 
 def _both(name):
@@ -89,6 +89,10 @@ def add_train_arguments(p):
                      help="kernels (default: auto = cuda when a GPU is usable, else cpu)")
     run.add_argument("--seed", type=options.seed, default=recipe_default("seed"),
                      help="seeds the split, the initial weights, shuffling and dropout (default: 0)")
+    run.add_argument("--threads", type=options.threads, default=THREADS, metavar="{auto,N}",
+                     help="threads of BLAS and numba: auto times a few steps on 1 and on every core, at the "
+                          "start and when an epoch runs far slower than the last, and keeps the faster; N "
+                          "fixes the count, which reproduces a run to the bit (default: %(default)s)")
     options.add_output_arguments(run, "runs/<dataset>-<timestamp>, a fresh directory")
 
 
@@ -209,7 +213,7 @@ def epoch_progress(args, total):
     bar = options.progress_bar("train", total=total, unit="epoch", desc="training", disable=args.quiet)
 
     def callback(record):
-        postfix = {"loss": f"{record['train_loss']:.4f}"}
+        postfix = {"loss": f"{record['train_loss']:.4f}", "threads": record["threads"]}
         if record.get("val_accuracy") is not None:
             postfix["val_acc"] = f"{record['val_accuracy']:.4f}"
         bar.set_postfix(postfix, refresh=False)
@@ -240,8 +244,9 @@ def _compile(args, net, config, split):
     say(args, "compiling the training kernels (fast after the first run: numba caches them on disk)...")
     start = time.perf_counter()
     validation = {} if X_val is None else {"X_val": X_val[:rows], "y_val": y_val[:rows]}
-    Trainer(copy, config.with_overrides({"epochs": 1, "warmup_epochs": 0})).fit(X_tr[:rows], y_tr[:rows],
-                                                                               **validation)
+    # One thread: the throwaway fit compiles, it need not time thread counts.
+    Trainer(copy, config.with_overrides({"epochs": 1, "warmup_epochs": 0}), threads=1).fit(
+        X_tr[:rows], y_tr[:rows], **validation)
     return time.perf_counter() - start
 
 
@@ -249,7 +254,7 @@ def _fit(args, net, config, split):
     """(history, compile seconds, training seconds): ``net`` trained on the split with a progress bar."""
     X_tr, y_tr, X_val, y_val = split
     try:
-        trainer = Trainer(net, config)
+        trainer = Trainer(net, config, threads=args.threads)
     except (TypeError, ValueError) as exc:  # combinations the trainer refuses, e.g. per_batch on cuda
         raise UsageError(str(exc)) from None
     compile_seconds = _compile(args, net, config, split)
@@ -284,6 +289,7 @@ def _summary(args, argv, dataset, notice, net, config, split, history, compile_s
     return {
         "recipe": args.recipe,
         "dataset": dataset.name,
+        "class_names": list(dataset.class_names),
         "data_source": dataset.source,
         "dataset_notice": notice,
         "n_train": int(len(y_tr)),
@@ -299,6 +305,7 @@ def _summary(args, argv, dataset, notice, net, config, split, history, compile_s
         "kept_epoch": kept_epoch,
         "stop_reason": history.stop_reason,
         "seconds_per_epoch_median": statistics.median(epoch_seconds) if epoch_seconds else None,
+        "threads": net.metadata.get("threads"),
         "compile_seconds": compile_seconds,
         "training_seconds": training_seconds,
         "gemm_floor_seconds": floor_seconds,
@@ -315,8 +322,9 @@ def _write_outputs(out, net, history, summary):
     """model.npz, history.json, curves.png and summary.json, each written atomically."""
     # The trainer's own record of the run (net.metadata) plus what only the CLI knows.
     metadata = dict(getattr(net, "metadata", None) or {})
-    metadata.update({k: summary[k] for k in ("dataset", "layer_sizes", "activation", "dtype", "hyperparameters",
-                                             "kept_epoch", "validation_accuracy", "test_accuracy")})
+    metadata.update({k: summary[k] for k in ("dataset", "class_names", "layer_sizes", "activation", "dtype",
+                                             "hyperparameters", "kept_epoch", "validation_accuracy",
+                                             "test_accuracy")})
     save_model(net, out / "model.npz", metadata=metadata)
     write_json(out / "history.json", history.to_dict())
     plot_history(history.records, out / "curves.png", title=f"{summary['dataset']}: {net.layer_sizes}",
@@ -338,6 +346,10 @@ def _report(out, summary):
         print(f"training time: {summary['training_floors']:.1f} GEMM floors (one floor, the products of an "
               f"epoch of {'-'.join(map(str, FLOOR_NET))} at batch {FLOOR_BATCH}: "
               f"{summary['gemm_floor_seconds']:.3f} s on this machine)")
+    threads = summary["threads"]
+    if threads and threads.get("counts"):
+        print(f"threads: {threads['setting']}, ran on {' then '.join(map(str, threads['counts']))} "
+              f"({options.count(len(threads.get('probes', [])), 'timing')} of 1 against more)")
     print(f"wrote {out}/model.npz, history.json, curves.png, summary.json")
     if summary["stop_reason"] == "interrupted":
         print("interrupted: kept the best parameters seen so far", file=sys.stderr)
