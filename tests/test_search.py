@@ -239,8 +239,29 @@ def test_rerun_resumes_only_the_missing_trials(digits, tmp_path):
     assert [r["resumed"] for r in second.trials] == [True, False, True, True]
     assert scores(second) == scores(first)
     assert len(S.read_journal(tmp_path / S.JOURNAL_NAME)) == 4
-    third = S.search(digits, grid, out_dir=tmp_path)
+    reported = []
+    third = S.search(digits, grid, out_dir=tmp_path, callback=reported.append)
     assert (third.n_trained, third.n_resumed) == (0, 4)
+    # Progress counts the journal's trials as done.
+    assert [(r["trial"], r["resumed"]) for r in reported] == [(i, True) for i in range(4)]
+
+
+def test_an_interrupted_refit_leaves_every_trial_written_and_no_best(digits, tmp_path, monkeypatch):
+    from mlp.search import driver
+
+    def interrupted(plan, best_row):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(driver, "_refit_best", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        S.search(digits, space(l2=[0.0, 1e-3]), out_dir=tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {S.JOURNAL_NAME, "trials.csv", "trials.json", "search.png"}
+    monkeypatch.undo()
+    result = S.search(digits, space(l2=[0.0, 1e-3]), out_dir=tmp_path)
+    assert result.n_resumed == 2 and (tmp_path / "best.json").exists()
+    # The best model keeps what names its classes and data set.
+    model = mlp.load_model(tmp_path / "best_model.npz")
+    assert model.metadata["class_names"] == list(digits.class_names) and model.metadata["dataset"] == "digits"
 
 
 def test_changed_split_does_not_reuse_journalled_trials(digits, tmp_path):

@@ -21,6 +21,7 @@ class SearchData:
     name: str
     n_classes: int
     fingerprint: str
+    class_names: tuple = None  # a Dataset's, saved with the best model; None for arrays
 
     @property
     def n_features(self):
@@ -65,7 +66,7 @@ def search_data(data, validation_fraction, seed):
     if X.ndim != 2:
         raise ValueError(f"X_train must be 2-D (n_samples, n_features); got shape {X.shape}")
     split = train_validation_split(X, y, validation_fraction, seed=seed)
-    return SearchData(split, test, name, n_classes, _fingerprint(X, y))
+    return SearchData(split, test, name, n_classes, _fingerprint(X, y), getattr(data, "class_names", None))
 
 
 def _fingerprint(X, y):

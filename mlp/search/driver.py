@@ -3,8 +3,8 @@
 The steps, in order: ``_checked_arguments``; ``_plan`` (the space's
 configurations, the data split, every trial's key); ``_resumed`` (the trials
 the journal already holds); ``_run_and_journal`` (the others, each result
-journalled as it arrives); ``_refit_best`` (the best configuration retrained
-here and, once, scored on the test set); ``_write_results``.
+journalled as it arrives); ``_write_trials``; ``_refit_best`` (the best configuration
+retrained here and, once, scored on the test set); ``_write_best``.
 """
 import contextlib
 import dataclasses
@@ -76,8 +76,9 @@ def search(data, space, *, method=SEARCH["method"], n_trials=None, seed=SEARCH["
     plot : bool
         Draw ``search.png`` (needs matplotlib) when ``out_dir`` is given.
     callback : callable(row) or None
-        Called in this process with each trial's row as it finishes
-        (after it is journalled): progress reporting.
+        Called in this process with each trial's row: first those resumed from
+        the journal (``row["resumed"]`` True), then each as it finishes (after
+        it is journalled): progress reporting.
 
     Returns
     -------
@@ -100,15 +101,21 @@ def search(data, space, *, method=SEARCH["method"], n_trials=None, seed=SEARCH["
     out_dir = None if out_dir is None else Path(out_dir)
     results = _resumed(plan, out_dir)
     n_resumed = len(results)
+    if callback is not None:  # a resumed trial is done: progress counts it first
+        for i, key in enumerate(plan.keys):
+            if key in results:
+                callback(trial_row(i, key, results[key]))
     todo = [(key, plan.params_of[key]) for key in dict.fromkeys(plan.keys) if key not in results]
     _run_and_journal(plan, todo, results, out_dir, callback, n_jobs=n_jobs, client=client,
                      scheduler=scheduler, threads_per_trial=threads_per_trial)
 
     rows = [trial_row(i, key, results[key]) for i, key in enumerate(plan.keys)]
     best_row = min(rows, key=rank_key)
+    if out_dir is not None:  # before the refit: an interrupted refit leaves every trial's files whole
+        _write_trials(out_dir, plan, rows, best_row, plot)
     net, best = _refit_best(plan, best_row)
     if out_dir is not None:
-        _write_results(out_dir, plan, rows, best_row, best, net, plot)
+        _write_best(out_dir, plan, best, net)
     return SearchResult(trials=rows, best=best_row, best_params=best["params"],
                         test_accuracy=best["test_accuracy"], refit_val_accuracy=best["refit_val_accuracy"],
                         best_model=net, n_trained=len(todo), n_resumed=n_resumed,
@@ -229,11 +236,18 @@ def _refit_best(plan, best_row):
     return net, best
 
 
-def _write_results(out_dir, plan, rows, best_row, best, net, plot):
-    """trials.csv, trials.json, best.json, best_model.npz and (with ``plot``) search.png."""
+def _write_trials(out_dir, plan, rows, best_row, plot):
+    """trials.csv, trials.json and (with ``plot``) search.png: every trial's results."""
     names = list(plan.space)
     write_tables(out_dir, rows, names)
-    write_text(out_dir / "best.json", json.dumps(best, indent=1, allow_nan=False) + "\n")
-    save_model(net, out_dir / "best_model.npz", metadata={"search_best": best})
     if plot:
         plot_trials(out_dir / "search.png", rows, names, best_row)
+
+
+def _write_best(out_dir, plan, best, net):
+    """best_model.npz, then best.json: written last, its presence says the search finished."""
+    metadata = {**net.metadata, "dataset": plan.data.name, "search_best": best}
+    if plan.data.class_names is not None:
+        metadata["class_names"] = list(plan.data.class_names)
+    save_model(net, out_dir / "best_model.npz", metadata=metadata)
+    write_text(out_dir / "best.json", json.dumps(best, indent=1, allow_nan=False) + "\n")
