@@ -49,8 +49,9 @@ fashion-mnist:
 		fi; \
 	fi
 
+# ARGS go to `mlp train`: make train ARGS="--epochs 5" for a short run.
 train: $(VENV)/.stamp-train fashion-mnist
-	$(PY) -m mlp train
+	$(PY) -m mlp train $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
