@@ -5,6 +5,8 @@ its backend and computes with that backend's kernels (``net.kernels``);
 ``fit`` hands it to ``mlp.trainer``, ``save`` / ``load_model`` to the file
 format of ``mlp.persistence``.
 """
+import dataclasses
+
 import numpy as np
 
 import kernels
@@ -12,9 +14,11 @@ import kernels
 from kernels.codes import ACTIVATIONS, OUTPUTS, activation_code
 
 from . import checks, persistence, trainer
-from .defaults import NETWORK
+from .config import TrainConfig
+from .defaults import NETWORK, THREADS, TRAINING
 from .evaluation import evaluate, outputs_in_chunks
 from .init import INITS, init_parameters
+from .progress import epoch_progress
 from .propagation import Workspace, backward, forward, output_activations, output_loss, weight_rows
 
 
@@ -347,9 +351,68 @@ class MLP:
             return tuple(names)
         return tuple(str(k) for k in range(self.n_outputs))
 
-    def fit(self, X, y, **kwargs):
-        """Train in place with minibatch SGD; ``mlp.trainer.fit``'s arguments. Returns the ``History``."""
-        return trainer.fit(self, X, y, **kwargs)
+    def fit(self, X, y, *, X_val=None, y_val=None,
+            epochs=TRAINING["epochs"], batch_size=TRAINING["batch_size"], learning_rate=TRAINING["learning_rate"],
+            optimizer=TRAINING["optimizer"], momentum=TRAINING["momentum"], nesterov=TRAINING["nesterov"],
+            beta_1=TRAINING["beta_1"], beta_2=TRAINING["beta_2"], epsilon=TRAINING["epsilon"],
+            lr_schedule=TRAINING["lr_schedule"], lr_decay=TRAINING["lr_decay"],
+            warmup_epochs=TRAINING["warmup_epochs"], power_t=TRAINING["power_t"],
+            alpha=TRAINING["alpha"], l2=TRAINING["l2"], l1=TRAINING["l1"], keep_prob=TRAINING["keep_prob"],
+            dropout_mode=TRAINING["dropout_mode"], validation_fraction=TRAINING["validation_fraction"],
+            early_stopping=TRAINING["early_stopping"], patience=TRAINING["patience"], tol=TRAINING["tol"],
+            monitor=TRAINING["monitor"], seed=TRAINING["seed"], threads=THREADS, verbose=False,
+            callback=None, checkpoint_path=None, resume=False):
+        """Train in place with minibatch SGD (``mlp.Trainer``); returns the ``History``, one record per epoch.
+
+        The defaults are the library's one set, ``mlp.defaults.TRAINING``: the main job of
+        ``mlp train`` (momentum 0.9, a cosine schedule over 60 epochs, batch 128, L2 5e-5).
+        ``**mlp.defaults.PLAIN_SGD`` gives the lecture's plain update rule instead.
+
+        Parameters
+        ----------
+        X : array (n, n_features)
+        y : softmax: int labels (n,) or one-hot (n, n_classes); otherwise targets (n, n_outputs)
+        X_val, y_val : a validation set, or None (see ``validation_fraction``)
+        epochs, batch_size : int >= 1; the last minibatch of an epoch holds the remaining examples
+        learning_rate : float > 0
+        optimizer : "sgd" (with ``momentum`` in [0, 1) and ``nesterov``) or "adam" (with ``beta_1``,
+            ``beta_2`` in [0, 1) and ``epsilon`` > 0)
+        lr_schedule : "cosine" (from learning_rate down over the epochs), "decay" (learning_rate /
+            (1 + lr_decay e)), "invscaling" (``power_t``) or "adaptive" (divided by 5 after
+            ``patience`` epochs without improvement); ``warmup_epochs`` of linear warm-up first
+            (decay and cosine)
+        alpha : float >= 0, scikit-learn's L2 (divided by the minibatch's rows)
+        l2, l1 : float >= 0, or one per weight matrix: the lecture's alpha(j), beta(j)
+        keep_prob : float in (0, 1], or one per non-output layer (input first): dropout
+        dropout_mode : "per_sample" (a mask per example) or "per_batch" (the lecture's reduced network)
+        validation_fraction : float in [0, 1): a stratified validation part of X when X_val is None
+        early_stopping : bool; stop after ``patience`` epochs without ``monitor`` ("val_loss" or
+            "val_accuracy") improving by ``tol``, and keep the best epoch's parameters
+        seed : int >= 0; shuffling, dropout masks, the validation split
+        threads : "auto", int >= 1 or None; BLAS's and numba's threads (``mlp.threads``): "auto"
+            times 1 thread against every core and keeps the faster; an int reproduces a fit to the bit
+        verbose : bool; a progress bar over the epochs on stderr, as ``mlp train`` shows (needs tqdm)
+        callback : callable(record) -> bool, or None; after each epoch, True stops training
+        checkpoint_path, resume : write a checkpoint after every epoch; continue from it
+
+        Every argument but the last five, X and y is a field of ``mlp.TrainConfig``, which says more.
+        """
+        arguments = locals()  # the TrainConfig fields, by name: written once, in the signature
+        config = TrainConfig(**{field.name: arguments[field.name] for field in dataclasses.fields(TrainConfig)})
+        bar = None
+        if verbose:
+            bar, advance = epoch_progress(epochs)
+            user_callback = callback
+
+            def callback(record):
+                advance(record)
+                return user_callback is not None and bool(user_callback(record))
+        try:
+            return trainer.Trainer(self, config, threads=threads).fit(
+                X, y, X_val=X_val, y_val=y_val, callback=callback, checkpoint_path=checkpoint_path, resume=resume)
+        finally:
+            if bar is not None:
+                bar.close()
 
     def save(self, path, metadata=None):
         """Save to ``path`` (.npz, atomically); ``metadata`` None saves ``self.metadata``. See ``mlp.persistence``."""

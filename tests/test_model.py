@@ -235,3 +235,30 @@ def test_class_names_come_from_the_metadata_else_the_labels(tmp_path):
     assert mlp.load(tmp_path / "m.npz").class_names == ("cat", "dog", "bird")
     net.metadata = {"class_names": ["cat", "dog"]}  # not one per output: not used
     assert net.class_names == ("0", "1", "2")
+
+
+def test_fit_names_every_trainconfig_field_with_the_one_default():
+    import dataclasses
+    import inspect
+
+    from mlp.defaults import TRAINING
+
+    parameters = inspect.signature(mlp.MLP.fit).parameters
+    for field in dataclasses.fields(mlp.TrainConfig):
+        assert parameters[field.name].default == TRAINING[field.name] == field.default, field.name
+        assert field.name in mlp.MLP.fit.__doc__, field.name
+
+
+def test_fit_verbose_shows_the_progress_bar_and_still_calls_the_callback(capsys):
+    from mlp.datasets import load_digits
+
+    data = load_digits()
+    net = mlp.MLP([64, 8, 10], seed=0, backend="numpy")
+    seen = []
+    history = net.fit(data.X_train, data.y_train, epochs=2, verbose=True, threads=1,
+                      callback=lambda record: seen.append(record["epoch"]) or False)
+    err = capsys.readouterr().err
+    assert "training" in err and "2/2" in err and "threads=1" in err
+    assert seen == [0, 1] and len(history) == 2
+    net.fit(data.X_train, data.y_train, epochs=1, threads=1)
+    assert capsys.readouterr().err == ""

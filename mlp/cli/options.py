@@ -111,16 +111,6 @@ def say(args, message):
         print(message, file=sys.stderr)
 
 
-def progress_bar(command, **options):
-    """A tqdm progress bar on stderr (``options``: tqdm's); tqdm is imported here, on first use."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        raise ImportError(f"the progress bar of `mlp {command}` needs tqdm: "
-                          "pip install 'numba-mlp[cli]' (or pip install tqdm)") from None
-    return tqdm(file=sys.stderr, dynamic_ncols=True, **options)
-
-
 _DATA_DIR_HINT = "(`path` is --data-dir DIR on the command line.)"
 
 

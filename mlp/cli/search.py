@@ -15,6 +15,7 @@ import sys
 import warnings
 
 from ..defaults import SEARCH
+from ..progress import progress_bar
 from ..search import JOURNAL_NAME, METHODS, LogUniform, SearchIncomplete, Uniform, search
 from ..search.space import check_space, configurations
 from . import grammar, options
@@ -148,7 +149,7 @@ def run_search(args):
                                              f"{args.validation_fraction:g} of them held out for validation"))
     say(args, f"writing to {out} (rerun with --out {out} to resume)")
 
-    bar = None if args.quiet else options.progress_bar("search", total=n_trials, unit="trial", desc="search")
+    bar = None if args.quiet else progress_bar("`mlp search`", total=n_trials, unit="trial", desc="search")
 
     def progress(row):
         bar.set_postfix({"val_acc": f"{row['val_accuracy']:.4f}"}, refresh=False)

@@ -25,8 +25,10 @@ import datetime as _dt
 import statistics
 import sys
 import time
+
 import numpy as np
 
+from .. import progress
 from .._version import __version__
 from ..config import TrainConfig
 from ..datasets import train_validation_split
@@ -209,18 +211,8 @@ def _train_config(args):
 # the run
 # --------------------------------------------------------------------------- #
 def epoch_progress(args, total):
-    """A progress bar over epochs and the trainer callback that advances it."""
-    bar = options.progress_bar("train", total=total, unit="epoch", desc="training", disable=args.quiet)
-
-    def callback(record):
-        postfix = {"loss": f"{record['train_loss']:.4f}", "threads": record["threads"]}
-        if record.get("val_accuracy") is not None:
-            postfix["val_acc"] = f"{record['val_accuracy']:.4f}"
-        bar.set_postfix(postfix, refresh=False)
-        bar.update(1)
-        return False
-
-    return bar, callback
+    """A progress bar over epochs and the trainer callback that advances it (``mlp.progress``)."""
+    return progress.epoch_progress(total, "`mlp train`", disable=args.quiet)
 
 
 def _split(args, dataset):
