@@ -146,7 +146,8 @@ def run_variant(name, recipe, data):
         X_tr, y_tr, _, _ = train_validation_split(X_tr, y_tr, 0.1, seed=1)
         X_tr = np.ascontiguousarray(X_tr)
     # compiled first (numba's disk cache makes this quick after the first run), so no time below is JIT
-    Trainer(MLP([X_tr.shape[1], *hidden, 10], backend="cpu"), **{**fields, "epochs": 1, "warmup_epochs": 0}).fit(X_tr[:256], y_tr[:256])
+    Trainer(MLP([X_tr.shape[1], *hidden, 10], backend="cpu"), **{**fields, "epochs": 1, "warmup_epochs": 0},
+            threads=1).fit(X_tr[:256], y_tr[:256])
     net = MLP([X_tr.shape[1], *hidden, 10], seed=fields["seed"], backend="cpu")
     hooks = []  # host-side work after each epoch, timed apart from the training
     if extra in ("flip", "shift"):

@@ -86,7 +86,7 @@ def estimator_contender(X, y, hidden, batch):
     def new_model():
         return MLPClassifier(hidden_layer_sizes=(hidden,), solver="sgd", momentum=0, nesterovs_momentum=False,
                              alpha=0, learning_rate_init=LEARNING_RATE, batch_size=batch, max_iter=1,
-                             random_state=0, shuffle=True)
+                             random_state=0, shuffle=True, threads=None)  # the session's thread limit
 
     def train(model, rows=len(X)):
         with warnings.catch_warnings():

@@ -37,6 +37,7 @@ import torch
 
 from cases import KEEP_HIDDEN, KEEP_INPUT, LEARNING_RATE, benchmark_backends
 from mlp import MLP, TrainConfig, Trainer
+from mlp.defaults import PLAIN_SGD
 from mlp import gemm_floor as floor
 from mlp.datasets import make_synthetic
 from mlp.engines import engine_class
@@ -79,7 +80,8 @@ class Contender(NamedTuple):
 # ------------------------------------------------------------------ the contenders
 def mlp_contender(X, y, backend, batch, dropout, loop_seconds=None, net=NET, optimizer="sgd"):
     """numba-mlp's Trainer; ``loop_seconds`` collects each epoch's time as its History clocks it."""
-    settings = dict(epochs=1, batch_size=batch, optimizer=optimizer, seed=0,
+    # The lecture's plain SGD (or Adam), as the peers train: no momentum, no penalty, a constant rate.
+    settings = dict(PLAIN_SGD, epochs=1, batch_size=batch, optimizer=optimizer, seed=0,
                     learning_rate=LEARNING_RATE if optimizer == "sgd" else ADAM_LEARNING_RATE)
     if dropout != "none":
         settings.update(keep_prob=[KEEP_INPUT, KEEP_HIDDEN], dropout_mode=dropout)
@@ -89,7 +91,8 @@ def mlp_contender(X, y, backend, batch, dropout, loop_seconds=None, net=NET, opt
         return MLP(net, seed=0, dtype=np.float32, backend=backend)
 
     def train(net, rows=len(X)):
-        record = Trainer(net, config).fit(X[:rows], y[:rows]).records[0]
+        # threads=None: the pools as the benchmark session limited them, no timing of thread counts
+        record = Trainer(net, config, threads=None).fit(X[:rows], y[:rows]).records[0]
         assert np.isfinite(record["train_loss"])
         if loop_seconds is not None and rows == len(X):
             loop_seconds.append(record["seconds"])

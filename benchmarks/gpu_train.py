@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import kernels  # noqa: E402
 import mlp  # noqa: E402
 from mlp import datasets  # noqa: E402
+from mlp.defaults import PLAIN_SGD  # noqa: E402
 
 SEED = 0
 
@@ -65,7 +66,8 @@ def load_data(args):
 
 def train_numba(data, sizes, batch, args, warm_up):
     """Per-epoch records of the cuda backend: seconds, train_loss, test_accuracy."""
-    config = dict(batch_size=batch, learning_rate=args.lr, seed=SEED)
+    # plain minibatch SGD, as PyTorch's side trains
+    config = dict(PLAIN_SGD, batch_size=batch, learning_rate=args.lr, seed=SEED)
     if warm_up:
         t = time.perf_counter()
         scratch = mlp.MLP(sizes, seed=SEED, dtype=np.float32, backend="cuda")
