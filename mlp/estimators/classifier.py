@@ -18,6 +18,10 @@ from .base import BaseMLP, stochastic_solver
 class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier``, with the lecture's regularisers.
 
+    Its defaults are scikit-learn's (``mlp.defaults.ESTIMATOR``: Adam, (100,), up to 200 epochs,
+    the input's float dtype), not the library's (``mlp.defaults.TRAINING``, what ``MLP.fit`` and
+    ``mlp train`` use): the estimator is a drop-in for scikit-learn's MLPClassifier.
+
     Parameters
     ----------
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default (100,)

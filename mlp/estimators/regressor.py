@@ -17,6 +17,10 @@ from .base import BaseMLP, stochastic_solver
 class MLPRegressor(RegressorMixin, BaseMLP):
     """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor``, with the lecture's regularisers.
 
+    Its defaults are scikit-learn's (``mlp.defaults.ESTIMATOR``: Adam, (100,), up to 200 epochs,
+    the input's float dtype), not the library's (``mlp.defaults.TRAINING``, what ``MLP.fit`` and
+    ``mlp train`` use): the estimator is a drop-in for scikit-learn's MLPRegressor.
+
     Parameters
     ----------
     loss : {"squared_error", "poisson"}, default "squared_error"

@@ -110,7 +110,7 @@ The modules, in the order a search uses them
 ``space``    the distributions, the parameters a space may name and how each
              candidate is checked, grid and random configurations, trial keys
 ``data``     the input data split once; the test part kept for the end
-``trials``   one trial (what a worker runs) and the limit on its threads
+``trials``   one trial (what a worker runs), under the thread limit of ``mlp.threads``
 ``journal``  the append-only record of finished trials, and reading it back
 ``runners``  running the trials here, in joblib workers or on a Dask cluster
 ``results``  ``SearchResult``, the ranking, the tables and the plot
