@@ -95,16 +95,8 @@ class MLP:
         return self.summary()
 
     def summary(self):
-        """A table of the layers: units, function, the shapes of W and b, parameter counts; ``print(net)`` shows it.
-
-        One row for the input, one per hidden layer (with its activation) and one
-        for the output (with its function); then the total number of parameters,
-        the dtype and the backend.
-
-        Returns
-        -------
-        str
-        """
+        """A table of the layers (units, function, the shapes of W and b, parameter counts), the total,
+        the dtype and the backend, as a str; ``print(net)`` shows it."""
         rows = [("layer", "units", "function", "W", "b", "parameters"),
                 ("input", f"{self.n_features}", "-", "-", "-", "0")]
         for l in range(self.n_layers):
@@ -377,25 +369,20 @@ class MLP:
         learning_rate : float > 0
         optimizer : "sgd" (with ``momentum`` in [0, 1) and ``nesterov``) or "adam" (with ``beta_1``,
             ``beta_2`` in [0, 1) and ``epsilon`` > 0)
-        lr_schedule : "cosine" (from learning_rate down over the epochs), "decay" (learning_rate /
-            (1 + lr_decay e)), "invscaling" (``power_t``) or "adaptive" (divided by 5 after
-            ``patience`` epochs without improvement); ``warmup_epochs`` of linear warm-up first
-            (decay and cosine)
+        lr_schedule : "cosine", "decay" (lr / (1 + lr_decay e)), "invscaling" (``power_t``) or "adaptive"
+            (lr / 5 after ``patience`` epochs without improvement); ``warmup_epochs``: a linear warm-up
         alpha : float >= 0, scikit-learn's L2 (divided by the minibatch's rows)
         l2, l1 : float >= 0, or one per weight matrix: the lecture's alpha(j), beta(j)
         keep_prob : float in (0, 1], or one per non-output layer (input first): dropout
         dropout_mode : "per_sample" (a mask per example) or "per_batch" (the lecture's reduced network)
         validation_fraction : float in [0, 1): a stratified validation part of X when X_val is None
-        early_stopping : bool; stop after ``patience`` epochs without ``monitor`` ("val_loss" or
-            "val_accuracy") improving by ``tol``, and keep the best epoch's parameters
+        early_stopping : bool; stop after ``patience`` epochs without ``monitor`` improving by ``tol``
         seed : int >= 0; shuffling, dropout masks, the validation split
-        threads : "auto", int >= 1 or None; BLAS's and numba's threads (``mlp.threads``): "auto"
-            times 1 thread against every core and keeps the faster; an int reproduces a fit to the bit
+        threads : "auto", int >= 1 or None (``mlp.threads``); an int reproduces a fit to the bit
         verbose : bool; a progress bar over the epochs on stderr, as ``mlp train`` shows (needs tqdm)
         callback : callable(record) -> bool, or None; after each epoch, True stops training
         checkpoint_path, resume : write a checkpoint after every epoch; continue from it
-
-        Every argument but the last five, X and y is a field of ``mlp.TrainConfig``, which says more.
+        The others are the fields of ``mlp.TrainConfig``, which says more.
         """
         arguments = locals()  # the TrainConfig fields, by name: written once, in the signature
         config = TrainConfig(**{field.name: arguments[field.name] for field in dataclasses.fields(TrainConfig)})
