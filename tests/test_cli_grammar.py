@@ -162,3 +162,16 @@ def test_one_epoch_is_singular(tmp_path, capsys):
     assert "(1 epoch," in out and "1 epochs" not in out
     assert np.isfinite(json.loads((tmp_path / "run" / "summary.json").read_text())["test_accuracy"])
 
+
+
+def test_every_option_of_the_grammar_is_a_search_parameter():
+    from mlp.search import PARAMETERS
+
+    assert {option.name for option in grammar.OPTIONS} <= set(PARAMETERS)
+
+
+def test_a_warm_up_reaches_the_search_trials(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert cli.main(["search", *FAST, "--epochs", "3", "--warmup-epochs", "0,1", "--out", str(out)]) == 0
+    best = json.loads((out / "best.json").read_text())
+    assert best["space"]["warmup_epochs"] == [0, 1] and "2 trials" in capsys.readouterr().out

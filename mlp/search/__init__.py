@@ -36,7 +36,7 @@ a list of candidates; a scalar is one fixed value; :class:`LogUniform` /
                       (instead of ``keep_prob``; a missing one is 1.0)
 ``activation``        the hidden layers' activation: "relu", "tanh", "logistic" or "identity"
 ``learning_rate``, ``optimizer``, ``momentum``, ``nesterov``, ``beta_1``, ``beta_2``,
-``epsilon``, ``lr_schedule``, ``lr_decay``, ``power_t``, ``epochs``, ``batch_size``,
+``epsilon``, ``lr_schedule``, ``lr_decay``, ``warmup_epochs``, ``power_t``, ``epochs``, ``batch_size``,
 ``dropout_mode``, ``early_stopping``, ``patience``, ``tol``, ``monitor``
                       the :class:`mlp.config.TrainConfig` fields: e.g.
                       ``{"optimizer": ["sgd", "adam"], "activation": ["relu", "tanh"]}``

@@ -79,6 +79,10 @@ def _positive_int(label, x):
     return check_int(label, x, minimum=1)
 
 
+def _non_negative_int(label, x):
+    return check_int(label, x, minimum=0)
+
+
 def _one_or_per_layer(check):
     """A number, or a non-empty sequence of numbers (one per layer) as a list."""
     def one_or_per_layer(label, x):
@@ -114,6 +118,7 @@ PARAMETERS = {
     "epsilon": _positive,
     "lr_schedule": _one_of(LR_SCHEDULES),
     "lr_decay": _strength,
+    "warmup_epochs": _non_negative_int,
     "power_t": _strength,
     "activation": _one_of(ACTIVATIONS),
     "epochs": _positive_int,
@@ -126,11 +131,11 @@ PARAMETERS = {
 }
 #: Names passed to TrainConfig unchanged (``hidden`` and ``activation`` build the network instead).
 CONFIG_NAMES = ("l2", "l1", "keep_prob", "learning_rate", "optimizer", "momentum", "nesterov", "beta_1", "beta_2",
-                "epsilon", "lr_schedule", "lr_decay", "power_t", "epochs", "batch_size", "patience", "tol",
-                "dropout_mode", "monitor", "early_stopping")
+                "epsilon", "lr_schedule", "lr_decay", "warmup_epochs", "power_t", "epochs", "batch_size", "patience",
+                "tol", "dropout_mode", "monitor", "early_stopping")
 # Parameters whose values are not real numbers drawn from an interval: lists only.
 _DISCRETE = ("hidden", "activation", "optimizer", "nesterov", "lr_schedule", "dropout_mode", "monitor",
-             "early_stopping", "epochs", "batch_size", "patience")
+             "early_stopping", "epochs", "batch_size", "patience", "warmup_epochs")
 
 
 def check_space(space, method):
