@@ -270,9 +270,11 @@ def warn_if_unscaled(name, X):
     low = values.min()
     pixels = 0 <= low and high <= PIXEL_MAX
     if pixels and (integer or all_whole_numbers(values)):
-        message = (f"{name} looks like unscaled 0-{PIXEL_MAX} pixel data (dtype {values.dtype}, max {high:g}): "
-                   f"divide by {PIXEL_MAX} so inputs are in [0, 1] as the initialisation std "
-                   f"1/sqrt(cols(W)) assumes")
+        # Raw pixels reach well past half of 255; smaller counts (digits' 0-16) are scaled by their own maximum.
+        scale = PIXEL_MAX if high > PIXEL_MAX // 2 else high
+        kind = f"unscaled 0-{PIXEL_MAX} pixel data" if scale == PIXEL_MAX else f"unscaled counts in [0, {high:g}]"
+        message = (f"{name} looks like {kind} (dtype {values.dtype}, max {high:g}): divide by {scale:g} so inputs "
+                   f"are in [0, 1] as the initialisation std 1/sqrt(cols(W)) assumes")
     elif integer:
         message = (f"{name} holds unscaled integers (dtype {values.dtype}, values in [{low}, {high}]): scale "
                    f"them to about [0, 1] (or standardise them) as the initialisation std 1/sqrt(cols(W)) assumes")

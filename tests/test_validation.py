@@ -169,7 +169,7 @@ def test_uint8_pixels_are_warned_about_pointing_at_the_callers_line():
 @pytest.mark.parametrize("X, text", [
     (PIXELS.astype(np.float32), r"0-255 pixel data \(dtype float32, max 255\)"),
     (PIXELS.astype(np.float64) / 16, None),  # not whole numbers
-    (np.minimum(PIXELS, 16).astype(np.float64), r"0-255 pixel data \(dtype float64, max 16\)"),
+    (np.minimum(PIXELS, 16).astype(np.float64), r"unscaled counts in \[0, 16\] \(dtype float64, max 16\): divide by 16 "),
     (PIXELS.astype(np.int64) - 100, r"holds unscaled integers \(dtype int64, values in \[-100, 155\]\)"),
     (PIXELS.astype(np.float64) * 2, None),  # whole numbers beyond 255: not pixels
     (PIXELS.astype(np.float64) - 100, None),  # negative whole numbers: not pixels
