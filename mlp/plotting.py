@@ -3,6 +3,7 @@
 matplotlib is an optional dependency (``pip install 'numba-mlp[cli]'``): it is
 imported only when a figure is drawn, so ``import mlp`` works without it.
 """
+import contextlib
 import math
 from pathlib import Path
 
@@ -22,6 +23,19 @@ def pyplot():
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     return plt
+
+
+@contextlib.contextmanager
+def png_figure(path, dpi=100, **subplots):
+    """``(fig, axes)`` of ``plt.subplots(**subplots)``, written to ``path`` as a PNG (atomically) when the
+    block ends without an error, and closed in any case: a failed drawing leaves no file and no open figure."""
+    plt = pyplot()
+    fig, axes = plt.subplots(**subplots)
+    try:
+        yield fig, axes
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+    finally:
+        plt.close(fig)
 
 
 def _series(records, key):
@@ -67,9 +81,7 @@ def plot_history(records, path, *, title=None, kept_epoch=None):
         if not isinstance(r, dict) or "epoch" not in r:
             raise ValueError(f"records[{i}] must be a dict with an 'epoch' key; got {r!r}")
     path = Path(path)
-    plt = pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    try:
+    with png_figure(path, ncols=2, figsize=(10, 4), constrained_layout=True) as (fig, (ax_loss, ax_acc)):
         for key, label in (("train_loss", "training loss"), ("val_loss", "validation loss")):
             epochs, values = _series(records, key)
             if values:
@@ -96,9 +108,6 @@ def plot_history(records, path, *, title=None, kept_epoch=None):
                 ax.legend()
         if title:
             fig.suptitle(title)
-        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    finally:
-        plt.close(fig)
     return path
 
 
@@ -127,11 +136,9 @@ def plot_confusion(confusion, class_names, path, *, title=None):
         raise ValueError(f"confusion must be ({len(names)}, {len(names)}), one row and column per class name; "
                          f"got shape {counts.shape}")
     path = Path(path)
-    plt = pyplot()
     n = len(names)
     side = max(4.0, 0.6 * n + 2.5)  # room for the names of ten classes, and their counts, at a readable size
-    fig, ax = plt.subplots(figsize=(side + 1, side), constrained_layout=True)
-    try:
+    with png_figure(path, figsize=(side + 1, side), constrained_layout=True) as (fig, ax):
         image = ax.imshow(counts, cmap="Blues", vmin=0)
         fig.colorbar(image, ax=ax, shrink=0.8, label="examples")
         ticks = np.arange(n)
@@ -147,7 +154,4 @@ def plot_confusion(confusion, class_names, path, *, title=None):
                         color="white" if counts[i, j] > dark else "black")
         if title:
             ax.set_title(title)
-        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    finally:
-        plt.close(fig)
     return path

@@ -269,13 +269,17 @@ class ThreadChooser:
         setting = check_threads(threads)
         if setting != "auto":
             return cls(setting, None, **decided)
-        cores = min(usable_cores(), _blas_threads(_controller()))  # never more than the caller allows
+        controller = _controller()
+        cores = min(usable_cores(), _blas_threads(controller))  # never more than the caller allows
         will_time = net.backend != "cuda" and cores > 1
-        return cls(setting, make_probe() if will_time else None, cores=cores, **decided)
+        chooser = cls(setting, make_probe() if will_time else None, cores=cores, **decided)
+        chooser._controller = controller  # looked up once per fit (a millisecond): entering reuses it
+        return chooser
 
     # ------------------------------------------------------------ the block
     def __enter__(self):
-        self._controller = _controller()
+        if self._controller is None:
+            self._controller = _controller()
         if self.setting is None:
             self.count = _blas_threads(self._controller)
             return self

@@ -30,9 +30,6 @@ from .options import EXIT_OK, UsageError
 #: The help text of ``mlp evaluate``: this module's description of the command, its files and exit status.
 DESCRIPTION = options.help_text(__doc__)
 
-#: The data sets whose test part depends on the seed: they are split (digits) or drawn (synthetic) from it.
-SEEDED_DATASETS = ("digits", "synthetic")
-
 
 def add_model_arguments(p):
     """The arguments ``mlp evaluate`` and ``mlp predict`` share: the model file and the backend."""
@@ -96,8 +93,6 @@ def data_options(args, metadata):
         if name not in options.DATASET_CHOICES:
             raise UsageError(f"the model was trained on {name!r}, which mlp evaluate cannot load: "
                              f"choose --dataset {{{','.join(options.DATASET_CHOICES)}}}")
-    if args.data_dir is not None and name in SEEDED_DATASETS:
-        raise UsageError(f"--data-dir applies to fashion-mnist and mnist only, not {name}")
     seed = args.seed if args.seed is not None else _training_seed(metadata)
     return argparse.Namespace(dataset=name, data_dir=args.data_dir, seed=seed)
 

@@ -52,6 +52,13 @@ class Draw:
         return f"{self.kind}:{self.low:g}:{self.high:g}"
 
 
+def shown(value):
+    """A value as the command line writes it: (512, 256) is ``512 256``, () is ``none``, True is ``true``."""
+    if isinstance(value, (tuple, list)):
+        return " ".join(map(str, value)) if value else "none"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _choice(choices):
     def choice(text):
         if text not in choices:

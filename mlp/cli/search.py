@@ -37,10 +37,9 @@ TRAIN_FILES = ("model.npz", "summary.json")
 
 
 def _default_text(option):
-    value = recipe_default(option.name) if option.name != "keep_prob" else "--keep-prob-input, --keep-prob-hidden"
-    if isinstance(value, tuple):
-        return " ".join(map(str, value)) if value else "none"
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    if option.name == "keep_prob":
+        return "those of --keep-prob-input and --keep-prob-hidden"
+    return grammar.shown(recipe_default(option.name))
 
 
 def add_search_arguments(parser):

@@ -48,15 +48,8 @@ DESCRIPTION = options.help_text(__doc__)
 
 def _both(name):
     """The default of ``name`` in the two recipes, for the help text."""
-    main, best = (_shown(recipe_default(name, r)) for r in options.RECIPE_CHOICES)
+    main, best = (grammar.shown(recipe_default(name, r)) for r in options.RECIPE_CHOICES)
     return main if main == best else f"{main}; --recipe best: {best}"
-
-
-def _shown(value):
-    """A default as the command line writes it: (512, 256) is 512 256, () is none."""
-    if isinstance(value, (tuple, list)):
-        return " ".join(map(str, value)) if value else "none"
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _default_text(option):

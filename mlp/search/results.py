@@ -11,8 +11,8 @@ import json
 import math
 
 from ..checks import is_real
-from ..files import atomic_write, write_text
-from ..plotting import pyplot
+from ..files import write_text
+from ..plotting import png_figure
 
 #: Metric columns of the results table, after the parameters.
 METRICS = ("val_accuracy", "val_loss", "train_loss", "epochs_run", "best_epoch", "stop_reason",
@@ -108,36 +108,32 @@ def _axis_values(rows, name):
 
 def plot_trials(path, rows, names, best_row):
     """``search.png``: validation accuracy against each varied parameter of ``names``, the best starred."""
-    plt = pyplot()
     varied = [n for n in names if len({json.dumps(row.get(n)) for row in rows}) > 1] or list(names[:1])
     ncols = min(3, len(varied))
     nrows = -(-len(varied) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
     accuracy = [row["val_accuracy"] for row in rows]
-    for ax, name in zip(axes.flat, varied):
-        x, labels, log = _axis_values(rows, name)
-        ax.scatter(x, accuracy, s=22, alpha=0.7, label="trials")
-        bx = x[rows.index(best_row)]
-        ax.scatter([bx], [best_row["val_accuracy"]], marker="*", s=160, color="C3", label="best")
-        if labels is not None:
-            ax.set_xticks(range(len(labels)))
-            ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
-        elif log:
-            positive = [p for p in x if p > 0]
-            if positive and min(x) > 0:
-                ax.set_xscale("log")
-            elif positive:
-                # 0 (no regularisation) beside positive strengths: linear near 0, log beyond.
-                ax.set_xscale("symlog", linthresh=min(positive))
-        ax.set_xlabel(name)
-        ax.set_ylabel("validation accuracy")
-        ax.grid(True, alpha=0.3)
-    for ax in list(axes.flat)[len(varied):]:
-        ax.set_visible(False)
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle(f"{len(rows)} trials; best validation accuracy {best_row['val_accuracy']:.4f}")
-    fig.tight_layout()
-    try:
-        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    finally:
-        plt.close(fig)
+    with png_figure(path, dpi=110, nrows=nrows, ncols=ncols, figsize=(4.2 * ncols, 3.4 * nrows),
+                    squeeze=False) as (fig, axes):
+        for ax, name in zip(axes.flat, varied):
+            x, labels, log = _axis_values(rows, name)
+            ax.scatter(x, accuracy, s=22, alpha=0.7, label="trials")
+            bx = x[rows.index(best_row)]
+            ax.scatter([bx], [best_row["val_accuracy"]], marker="*", s=160, color="C3", label="best")
+            if labels is not None:
+                ax.set_xticks(range(len(labels)))
+                ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+            elif log:
+                positive = [p for p in x if p > 0]
+                if positive and min(x) > 0:
+                    ax.set_xscale("log")
+                elif positive:
+                    # 0 (no regularisation) beside positive strengths: linear near 0, log beyond.
+                    ax.set_xscale("symlog", linthresh=min(positive))
+            ax.set_xlabel(name)
+            ax.set_ylabel("validation accuracy")
+            ax.grid(True, alpha=0.3)
+        for ax in list(axes.flat)[len(varied):]:
+            ax.set_visible(False)
+        axes.flat[0].legend(fontsize=8)
+        fig.suptitle(f"{len(rows)} trials; best validation accuracy {best_row['val_accuracy']:.4f}")
+        fig.tight_layout()
