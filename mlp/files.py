@@ -121,6 +121,32 @@ def atomic_write(path, write):
     _fsync_directory(directory)
 
 
+def check_writable(path, what="file"):
+    """Raise a clear OSError now when ``path`` could not be written by ``atomic_write`` later.
+
+    Called before work whose result would otherwise be lost at the end (a
+    training run, a search): ``path`` must not be a directory, its directory
+    must exist and be a directory, and a temporary file must be creatable
+    there (a probe created and removed at once, so that a read-only file
+    system or a full disk's missing inode is found as well as a missing
+    permission). ``what`` names the path in the message ("--out", "checkpoint_path").
+    """
+    path = os.fspath(path)
+    if path == "":
+        raise FileNotFoundError(f"{what} is an empty path")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what} {path!r} is a directory, not a file name")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{what} {path!r}: directory {directory!r} does not exist")
+    try:
+        fd, tmp = _create_temporary(path)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"{what} {path!r} cannot be written: {exc.strerror}") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def write_text(path, text):
     """Write ``text`` as UTF-8 to ``path``, atomically."""
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
