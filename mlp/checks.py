@@ -13,6 +13,21 @@ these functions, so one kind of mistake reads the same everywhere:
 ``"space['l2']"``, ``"max_iter"``), so the message points at what to change.
 Each function returns the value in its canonical type (``int``, ``float``,
 ``list``...).
+
+Arrays (``check_X``, ``check_labels``, ``check_targets``, ``check_sample_weight``)
+are read by ``numeric_array`` and converted by ``to_dtype``, so that no input is
+silently changed:
+
+    TypeError   "X is None; expected an array of numbers"
+    TypeError   "X is a sparse csr_matrix; a dense array is needed here: pass X.toarray()"
+    TypeError   "X has complex values; ..."          (never cut to the real part)
+    TypeError   "X must be numeric; X[0, 1] is 'a' (str)"
+    ValueError  "X is a ragged list: row 0 has 3 values, row 1 has 2 values"
+    ValueError  "X holds 1e+300 at row 0, column 2, beyond the range of float32 ..."
+    ValueError  "X contains NaN at row 3, column 1"
+
+Booleans are numbers (False 0, True 1); an object array is accepted when every
+element is a real number (int64 when all are integers, else float64).
 """
 import inspect
 import math
@@ -77,12 +92,16 @@ def check_bool(name, value):
     return bool(value)
 
 
-def check_seed(name, value):
-    """A seed of the counter-based generator: an integer in [0, 2**63)."""
-    value = check_int(name, value, minimum=0)
-    if value >= SEED_BOUND:
-        raise ValueError(f"{name} must lie in [0, 2**63); got {value}")
-    return value
+def check_seed(name, value, *, allow_none=False):
+    """A seed of the counter-based generator: an integer in [0, 2**63) (or None when ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    accepted = "an integer in [0, 2**63)" + (" or None" if allow_none else "")
+    if not is_int(value):
+        raise TypeError(f"{name} must be {accepted}; got {value!r}")
+    if not 0 <= value < SEED_BOUND:
+        raise ValueError(f"{name} must be {accepted}; got {value}")
+    return int(value)
 
 
 def check_callable(name, value):
@@ -105,14 +124,10 @@ def check_dtype(dtype):
 
 def check_sample_weight(weights, n):
     """(n,) float64 finite sample weights, not all zero (negative ones are allowed, as scikit-learn allows them)."""
-    try:
-        w = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"sample_weight must be an array of numbers; got {type(weights).__name__}") from None
+    w = numeric_array("sample_weight", weights)
     if w.shape != (n,):
         raise ValueError(f"sample_weight must have shape ({n},), one weight per example; got {w.shape}")
-    if not np.isfinite(w).all():
-        raise ValueError("sample_weight contains NaN or inf")
+    w = to_dtype("sample_weight", w, np.float64)
     if n and not w.any():
         raise ValueError("sample_weight is zero everywhere: nothing would be learnt")
     return w
@@ -158,22 +173,127 @@ def check_choice(name, value, choices):
 
 
 # ---------------------------------------------------------------- arrays
+def is_sparse(value):
+    """True for a scipy.sparse matrix or array, told by its module: ``import mlp`` does not need scipy."""
+    return type(value).__module__.startswith("scipy.sparse")
+
+
+def numeric_array(name, A):
+    """``A`` as a NumPy array of bool, integer or real floating values, any shape; or an error naming ``name``.
+
+    Refused: None, a scipy.sparse matrix (the caller needs a dense array), a ragged
+    nested list, complex values (whose imaginary part a conversion would drop with
+    only NumPy's ComplexWarning) and anything that is not a number. An object
+    array whose elements are all real numbers becomes an array of int64 or float64.
+    """
+    if A is None:
+        raise TypeError(f"{name} is None; expected an array of numbers")
+    if is_sparse(A):
+        raise TypeError(f"{name} is a sparse {type(A).__name__}; a dense array is needed here: pass {name}.toarray()")
+    try:
+        A = np.asarray(A)
+    except (TypeError, ValueError) as exc:
+        ragged = ragged_message(name, A)
+        raise ValueError(ragged) if ragged else TypeError(f"{name} is not an array of numbers: {exc}") from None
+    if A.dtype.kind == "c":
+        raise TypeError(f"{name} has complex values; only real numbers are accepted: pass {name}.real "
+                        "if the imaginary parts are meant to be dropped")
+    if A.dtype.kind == "O":
+        return real_objects(name, A)
+    if A.dtype.kind not in "biuf":
+        example = f" such as {A.flat[0].item()!r}" if A.size else ""
+        raise TypeError(f"{name} must be numeric; got dtype {A.dtype}{example}")
+    return A
+
+
+def real_objects(name, A):
+    """The object array ``A`` as numbers when every element is a real number; TypeError naming the first that is not."""
+    for index, value in np.ndenumerate(A):
+        if isinstance(value, (numbers.Real, np.bool_)):
+            continue
+        where = f"{name}[{', '.join(map(str, index))}]" if index else name
+        if isinstance(value, numbers.Complex):
+            raise TypeError(f"{name} has complex values ({where} is {value!r}); only real numbers are accepted")
+        raise TypeError(f"{name} must be numeric; {where} is {value!r} ({type(value).__name__})")
+    values = np.array(A.tolist())  # the dtype NumPy gives the numbers themselves: int64 for ints (labels)
+    return values if values.dtype.kind in "biuf" else A.astype(np.float64)
+
+
+def ragged_message(name, value):
+    """``"X is a ragged list: row 0 has 3 values, row 1 has 2 values"``, or None when ``value`` is not ragged.
+
+    Compares the lengths of all the nested sequences of one depth, depth by depth,
+    so that rows which differ only deeper down are found too. Only nested lists and
+    object arrays can be ragged: anything else is None at once, whatever its size.
+    """
+    if not isinstance(value, (list, tuple)) and not (isinstance(value, np.ndarray) and value.dtype == object):
+        return None
+    level = [((), value)]
+    while level:
+        lengths = [(path, nested_length(node)) for path, node in level]
+        (first, first_length) = lengths[0]
+        for path, length in lengths[1:]:
+            if length != first_length:
+                return (f"{name} is a ragged list: {place(name, first)} {size_text(first_length)}, "
+                        f"{place(name, path)} {size_text(length)}")
+        level = [(path + (i,), child) for path, node in level if nested_length(node) is not None
+                 for i, child in enumerate(node)]
+    return None
+
+
+def nested_length(node):
+    """The length of a list, tuple or array that is not 0-d; None for anything else (a number)."""
+    if isinstance(node, (list, tuple)) or (isinstance(node, np.ndarray) and node.ndim):
+        return len(node)
+    return None
+
+
+def place(name, path):
+    return f"row {path[0]}" if len(path) == 1 else name + "".join(f"[{i}]" for i in path)
+
+
+def size_text(length):
+    return "is a single number" if length is None else f"has {length} value{'' if length == 1 else 's'}"
+
+
+def where_text(index):
+    """``"row 2, column 3"`` for a 2-D index, ``"position 4"`` for a 1-D one."""
+    if len(index) == 2:
+        return f"row {index[0]}, column {index[1]}"
+    return f"position {index[0]}" if len(index) == 1 else f"index {tuple(int(i) for i in index)}"
+
+
+def to_dtype(name, A, dtype):
+    """The numeric array ``A`` as a C-contiguous array of ``dtype`` whose values are all finite.
+
+    A value that is finite in ``A`` but beyond ``dtype``'s range (1e300 into
+    float32) is told apart from a NaN or inf already in ``A``; the message
+    names the first bad element's position either way.
+    """
+    with np.errstate(over="ignore"):  # an overflow is reported below, with its position, not as NumPy's warning
+        out = np.ascontiguousarray(A, dtype=dtype)
+    if all_finite(out):
+        return out
+    index = tuple(int(i) for i in np.unravel_index(np.flatnonzero(~np.isfinite(out))[0], out.shape))
+    value = A[index]
+    if np.isfinite(value):
+        info = np.finfo(dtype)
+        wider = ", or compute in float64" if info.bits < 64 else ""
+        raise ValueError(f"{name} holds {float(value):g} at {where_text(index)}, beyond the range of "
+                         f"{np.dtype(dtype).name} (magnitudes up to {float(info.max):.4g}): scale {name} down{wider}")
+    raise ValueError(f"{name} contains {'NaN' if np.isnan(value) else 'inf'} at {where_text(index)}")
+
+
 def check_array_2d(name, A, dtype, n_cols=None):
-    """``A`` as a C-contiguous finite (n >= 1, n_cols) array of ``dtype``."""
-    A = np.asarray(A)
-    if A.dtype == object or not (np.issubdtype(A.dtype, np.number) or A.dtype == bool):
-        raise TypeError(f"{name} must be numeric; got dtype {A.dtype}")
+    """``A`` as a C-contiguous finite (n >= 1, n_cols) array of ``dtype``: ``numeric_array``, then ``to_dtype``."""
+    A = numeric_array(name, A)
     if A.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {A.shape}")
     if A.shape[0] < 1:
         raise ValueError(f"{name} has no rows; got shape {A.shape}")
     if n_cols is not None and A.shape[1] != n_cols:
         raise ValueError(f"{name} must have {n_cols} columns; got shape {A.shape}")
-    A = np.ascontiguousarray(A, dtype=dtype)
-    if not all_finite(A):
-        bad = "NaN" if np.isnan(A).any() else "inf"
-        raise ValueError(f"{name} contains {bad}")
-    return A
+    return to_dtype(name, A, dtype)
 
 
 FINITE_CHUNK = 1 << 20  # elements per chunk of ``all_finite``: its boolean buffer stays in cache
@@ -283,47 +403,47 @@ def warn_if_unscaled(name, X):
     warnings.warn(message, UnscaledInputWarning, stacklevel=stacklevel_outside_package())
 
 
-def check_X(X, n_features, dtype):
-    """X as a C-contiguous (n, n_features) array of ``dtype``, finite."""
-    return check_array_2d("X", X, dtype, n_features)
+def check_X(X, n_features, dtype, name="X"):
+    """X as a C-contiguous (n, n_features) array of ``dtype``, finite; ``name`` is what the caller calls it."""
+    return check_array_2d(name, X, dtype, n_features)
 
 
-def check_labels(Y, n, n_classes):
+def check_labels(Y, n, n_classes, name="Y"):
     """Integer labels (n,) in [0, n_classes), from labels or from a one-hot (n, n_classes) array."""
-    Y = np.asarray(Y)
+    Y = numeric_array(name, Y)
     if Y.ndim == 2:
         if Y.shape != (n, n_classes):
-            raise ValueError(f"one-hot Y must have shape ({n}, {n_classes}); got {Y.shape}")
+            raise ValueError(f"one-hot {name} must have shape ({n}, {n_classes}); got {Y.shape}")
         if np.issubdtype(Y.dtype, np.floating) and not np.isfinite(Y).all():
-            raise ValueError("Y contains NaN or inf")
+            raise ValueError(f"{name} contains NaN or inf")
         if not (np.isin(Y, (0, 1)).all() and (Y.sum(axis=1) == 1).all()):
-            raise ValueError("a 2-D Y must be one-hot: each row all zeros but a single 1")
+            raise ValueError(f"a 2-D {name} must be one-hot: each row all zeros but a single 1")
         return np.ascontiguousarray(Y.argmax(axis=1), dtype=np.int64)
     if Y.ndim != 1:
-        raise ValueError(f"Y must be labels of shape ({n},) or one-hot ({n}, {n_classes}); got shape {Y.shape}")
+        raise ValueError(f"{name} must be labels of shape ({n},) or one-hot ({n}, {n_classes}); got shape {Y.shape}")
     if Y.shape[0] != n:
-        raise ValueError(f"Y has {Y.shape[0]} labels but X has {n} rows")
+        raise ValueError(f"{name} has {Y.shape[0]} labels but X has {n} rows")
     if np.issubdtype(Y.dtype, np.floating):
         if not np.isfinite(Y).all():
-            raise ValueError("Y contains NaN or inf")
-        raise TypeError(f"class labels must be integers; got dtype {Y.dtype}")
-    if not np.issubdtype(Y.dtype, np.integer):
-        raise TypeError(f"class labels must be integers; got dtype {Y.dtype}")
+            raise ValueError(f"{name} contains NaN or inf")
+        raise TypeError(f"class labels must be integers; got dtype {Y.dtype} in {name}")
+    if Y.dtype == bool:
+        raise TypeError(f"class labels must be integers; got dtype bool in {name}")
     if Y.min() < 0 or Y.max() >= n_classes:
-        raise ValueError(f"labels must lie in [0, {n_classes}); got values in [{Y.min()}, {Y.max()}]")
+        raise ValueError(f"labels must lie in [0, {n_classes}); got values in [{Y.min()}, {Y.max()}] in {name}")
     return np.ascontiguousarray(Y, dtype=np.int64)
 
 
-def check_targets(Y, n, n_outputs, dtype):
+def check_targets(Y, n, n_outputs, dtype, name="Y"):
     """Regression targets as (n, n_outputs) of ``dtype``; (n,) is accepted for one output."""
-    Y = np.asarray(Y)
+    Y = numeric_array(name, Y)
     if Y.ndim == 1 and n_outputs == 1:
         Y = Y.reshape(-1, 1)
     if Y.ndim != 2 or Y.shape[1] != n_outputs:
-        raise ValueError(f"Y must have shape ({n}, {n_outputs}); got {Y.shape}")
+        raise ValueError(f"{name} must have shape ({n}, {n_outputs}); got {Y.shape}")
     if Y.shape[0] != n:
-        raise ValueError(f"Y has {Y.shape[0]} rows but X has {n}")
-    return check_array_2d("Y", Y, dtype, n_outputs)
+        raise ValueError(f"{name} has {Y.shape[0]} rows but X has {n}")
+    return check_array_2d(name, Y, dtype, n_outputs)
 
 
 # ---------------------------------------------------------------- per-layer hyper-parameters

@@ -58,7 +58,7 @@ class TrainConfig:
     tol : float >= 0
     monitor : "val_loss" or "val_accuracy" (softmax only); without validation
         data the training loss is monitored
-    seed : int >= 0; shuffling, dropout masks and the validation split
+    seed : int in [0, 2**63); shuffling, dropout masks and the validation split
     """
 
     epochs: int = TRAINING["epochs"]

@@ -40,7 +40,7 @@ class MLP:
         The hidden layers' activation f; "relu" is the lecture's.
     init : {"normal", "zeros", "he", "xavier"}
         "normal" is the lecture's: W ~ N(0, 1/cols(W)), biases zero. See ``mlp.init``.
-    seed : int or None
+    seed : int in [0, 2**63) or None
         Seeds the initial weights.
     dtype : float32 or float64
     backend : {"auto", "cpu", "numpy", "cuda"}
@@ -69,6 +69,7 @@ class MLP:
         self.kernels = kernels.get_backend(self.backend)
         if self.output == "softmax" and self.layer_sizes[-1] < 2:
             raise ValueError(f"a softmax output needs at least 2 classes; got layer_sizes {self.layer_sizes}")
+        seed = checks.check_seed("seed", seed, allow_none=True)  # before NumPy, whose messages never say "seed"
         weights, biases = init_parameters(self.layer_sizes, self.init, np.random.default_rng(seed), self.dtype)
         self.weights = [self.kernels.to_device(W) for W in weights]
         self.biases = [self.kernels.to_device(b) for b in biases]
@@ -128,15 +129,12 @@ class MLP:
                              f"got {len(weights)} and {len(biases)}")
         new_w, new_b = [], []
         for l, (W, b) in enumerate(zip(weights, biases)):
-            W = np.asarray(W, dtype=self.dtype)
-            b = np.asarray(b, dtype=self.dtype)
+            W, b = checks.numeric_array(f"weights[{l}]", W), checks.numeric_array(f"biases[{l}]", b)
             if W.shape != tuple(self.weights[l].shape) or b.shape != tuple(self.biases[l].shape):
                 raise ValueError(f"layer {l}: expected W {tuple(self.weights[l].shape)} and b "
                                  f"{tuple(self.biases[l].shape)}; got {W.shape} and {b.shape}")
-            if not (np.isfinite(W).all() and np.isfinite(b).all()):
-                raise ValueError(f"layer {l}: parameters contain NaN or inf")
-            new_w.append(W)
-            new_b.append(b)
+            new_w.append(checks.to_dtype(f"weights[{l}]", W, self.dtype))
+            new_b.append(checks.to_dtype(f"biases[{l}]", b, self.dtype))
         self.weights = [self.kernels.to_device(W) for W in new_w]
         self.biases = [self.kernels.to_device(b) for b in new_b]
 
@@ -161,14 +159,12 @@ class MLP:
                 checked.append(None)
                 continue
             width = self.layer_sizes[j]
-            m = np.asarray(m, dtype=self.dtype)
+            m = checks.numeric_array(f"masks[{j}]", m)
             if m.shape == (width,):
                 m = np.broadcast_to(m, (n, width))
             if m.shape != (n, width):
                 raise ValueError(f"masks[{j}] must have shape ({width},) or ({n}, {width}); got {m.shape}")
-            if not np.isfinite(m).all():
-                raise ValueError(f"masks[{j}] contains NaN or inf")
-            checked.append(self.kernels.to_device(np.ascontiguousarray(m)))
+            checked.append(self.kernels.to_device(checks.to_dtype(f"masks[{j}]", m, self.dtype)))
         return checked
 
     def _rows(self, X):
@@ -178,7 +174,8 @@ class MLP:
         input feature: with one, it could as well be n examples of that feature,
         so it is refused and the message says how to reshape it.
         """
-        if np.ndim(X) != 1:
+        X = checks.numeric_array("X", X)  # None, sparse, ragged, complex: named before NumPy reads them
+        if X.ndim != 1:
             return X, False
         if self.n_features == 1:
             raise ValueError(f"X of shape {np.shape(X)} is ambiguous for a network of one input feature: "
@@ -202,7 +199,7 @@ class MLP:
 
         Parameters
         ----------
-        X : array (n, n_features), or (n_features,) for one example
+        X : array (n, n_features) of numbers (bools are 0 and 1), or (n_features,) for one example
             A 1-D X is one example when n_features > 1; a network of one
             input feature refuses a 1-D X (n examples or one? reshape it).
         masks : None or list of n_layers arrays, each (n, width) or (width,)
@@ -377,7 +374,7 @@ class MLP:
         dropout_mode : "per_sample" (a mask per example) or "per_batch" (the lecture's reduced network)
         validation_fraction : float in [0, 1): a stratified validation part of X when X_val is None
         early_stopping : bool; stop after ``patience`` epochs without ``monitor`` improving by ``tol``
-        seed : int >= 0; shuffling, dropout masks, the validation split
+        seed : int in [0, 2**63); shuffling, dropout masks, the validation split
         threads : "auto", int >= 1 or None (``mlp.threads``); an int reproduces a fit to the bit
         verbose : bool; a progress bar over the epochs on stderr, as ``mlp train`` shows (needs tqdm)
         callback : callable(record) -> bool, or None; after each epoch, True stops training
@@ -433,7 +430,7 @@ class MLP:
         X : array (n, n_features)
         keep_prob : float or one per non-output layer (input first), in (0, 1]
         n_samples : int >= 1
-        seed : int >= 0
+        seed : int in [0, 2**63)
 
         Returns
         -------

@@ -140,7 +140,7 @@ def test_set_parameters_checks_shapes_and_values(net):
     with pytest.raises(ValueError, match=r"layer 0: expected W \(3, 4\)"):
         net.set_parameters([W[0].T, W[1]], b)
     W[1][0, 0] = np.nan
-    with pytest.raises(ValueError, match="layer 1: parameters contain NaN"):
+    with pytest.raises(ValueError, match=r"weights\[1\] contains NaN at row 0, column 0"):
         net.set_parameters(W, b)
 
 
