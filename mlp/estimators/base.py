@@ -13,7 +13,15 @@ The network is ``net_``, an ``mlp.MLP`` whose weights are (fan_out, fan_in);
 transposed *views* on the host backends (writing into ``coefs_[0]`` changes the
 model) and as copies on "cuda"; assigning ``coefs_`` or ``intercepts_`` sets
 the parameters.
+
+Input errors are scikit-learn's (complex, None, NaN: the messages its estimator
+checks ask for), with two exceptions that are ours: a ragged list is named with
+its rows ("X is a ragged list: row 0 has 3 values, row 1 has 2 values") instead
+of NumPy's "inhomogeneous shape", and a value of X or y that is finite in float64
+but beyond a float32 network's range is refused with its row and column instead
+of turning into inf and a diverged fit.
 """
+import contextlib
 import numbers
 import warnings
 
@@ -113,14 +121,16 @@ class BaseMLP(BaseEstimator):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
         first_pass = not hasattr(self, "net_") or (not self.warm_start and not incremental)
         checks.warn_if_unscaled("X", X)  # before validation, which converts it to floats
-        X, targets = self._validate_input(X, y, incremental, reset=first_pass)
+        with ragged_named(X=X, y=y):
+            X, targets = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
             # scikit-learn's own check (the same errors), then float64 for the engines
             sample_weight = _check_sample_weight(sample_weight, X).astype(np.float64)
         dtype = X.dtype if self.dtype is None else checks.check_dtype(self.dtype)
-        X = dense(X, dtype)
+        # scikit-learn's validation left X and y finite; in a float32 network a float64 value may not be
+        X = checks.to_dtype("X", dense(X), dtype)
         if targets.dtype != np.int64:  # class indices stay integers; indicators and targets take the net's dtype
-            targets = np.ascontiguousarray(targets, dtype=dtype)
+            targets = checks.to_dtype("y", targets, dtype)
         n_outputs = self._n_outputs(targets)
         layer_units = [X.shape[1], *hidden, n_outputs]
         self._random_state = check_random_state(self.random_state)
@@ -184,9 +194,10 @@ class BaseMLP(BaseEstimator):
     def _forward_pass_fast(self, X):
         """The output activations (n_samples, n_outputs) of the fitted network, in its dtype."""
         check_is_fitted(self, "net_")
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        with ragged_named(X=X):
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         net = self.net_
-        return outputs_in_chunks(net, checks.check_X(dense(X, net.dtype), net.n_features, net.dtype))
+        return outputs_in_chunks(net, checks.check_X(dense(X), net.n_features, net.dtype))
 
     # ------------------------------------------------------------ scikit-learn's fitted attributes
     @property
@@ -258,8 +269,22 @@ def stochastic_solver(estimator):
     return True
 
 
-def dense(X, dtype):
-    """X as a C-contiguous dense array of ``dtype`` (a sparse matrix is densified: the kernels are dense)."""
-    if scipy.sparse.issparse(X):
-        X = X.toarray()
-    return np.ascontiguousarray(X, dtype=dtype)
+def dense(X):
+    """X as a dense array (a sparse matrix is densified: the kernels are dense)."""
+    return X.toarray() if scipy.sparse.issparse(X) else X
+
+
+@contextlib.contextmanager
+def ragged_named(**arrays):
+    """Scikit-learn's validation, with NumPy's "inhomogeneous shape" of a ragged list replaced by a message naming
+    the argument and the rows that differ (``mlp.checks.ragged_message``); every other error is scikit-learn's."""
+    try:
+        yield
+    except ValueError as exc:
+        if "setting an array element with a sequence" not in str(exc):  # NumPy's words for a ragged list
+            raise
+        for name, value in arrays.items():
+            message = checks.ragged_message(name, value)
+            if message:
+                raise ValueError(message) from exc
+        raise
