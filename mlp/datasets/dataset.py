@@ -3,7 +3,7 @@ import dataclasses
 
 import numpy as np
 
-from ..checks import check_int
+from ..checks import check_int, numeric_array, to_dtype
 
 
 def _class_names(names, n_classes):
@@ -19,6 +19,23 @@ def _class_names(names, n_classes):
         if not isinstance(name, str):
             raise TypeError(f"Dataset: class_names must hold str; got {name!r} in {names!r}")
     return names
+
+
+def _checked_part(part, X, y, n_classes):
+    """(X, y) of the training or test part: X (n >= 1, d >= 1) finite float32, y (n,) int64 in [0, n_classes)."""
+    X = numeric_array(f"X_{part}", X)
+    if X.ndim != 2:
+        raise ValueError(f"X_{part} must be 2-D (n, d), got shape {X.shape}")
+    if 0 in X.shape:
+        raise ValueError(f"X_{part} is empty: shape {X.shape}")
+    y = numeric_array(f"y_{part}", y)
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y_{part} must have shape ({X.shape[0]},) to match X_{part}, got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"y_{part} must hold integers, got {y.dtype}")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"y_{part} holds labels outside [0, {n_classes}): min {y.min()}, max {y.max()}")
+    return to_dtype(f"X_{part}", X, np.float32), y.astype(np.int64, copy=False)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -46,8 +63,12 @@ class Dataset:
         "Trouser"...). Given as any sequence of str, or None (the default) for
         the labels themselves: "0", "1", ..., str(n_classes - 1).
 
-    The arrays are checked (shapes, dtypes, label range) when the object is
-    built; arrays of another dtype are converted to ``float32`` / ``int64``.
+    The arrays are checked when the object is built, each error naming the
+    array (``mlp.checks.numeric_array``): no part is empty, X is finite in
+    float32 (NaN, inf or a value beyond float32's range is refused with its row
+    and column; complex values are never cut to their real part), y holds
+    integers in range. Arrays of another dtype are converted to ``float32`` /
+    ``int64``.
     """
 
     X_train: np.ndarray
@@ -67,22 +88,10 @@ class Dataset:
         object.__setattr__(self, "class_names", _class_names(self.class_names, n_classes))
         n_features = None
         for part in ("train", "test"):
-            X = np.ascontiguousarray(getattr(self, "X_" + part), dtype=np.float32)
-            y = np.asarray(getattr(self, "y_" + part))
-            if X.ndim != 2:
-                raise ValueError(f"Dataset: X_{part} must be 2-D (n, d), got shape {X.shape}")
-            if y.ndim != 1 or y.shape[0] != X.shape[0]:
-                raise ValueError(
-                    f"Dataset: y_{part} must have shape ({X.shape[0]},) to match X_{part}, "
-                    f"got {y.shape}")
-            if y.dtype != np.int64:
-                if y.size and not np.issubdtype(y.dtype, np.integer):
-                    raise TypeError(f"Dataset: y_{part} must hold integers, got {y.dtype}")
-                y = y.astype(np.int64)
-            if y.size and (y.min() < 0 or y.max() >= n_classes):
-                raise ValueError(
-                    f"Dataset: y_{part} holds labels outside [0, {n_classes}): "
-                    f"min {y.min()}, max {y.max()}")
+            try:
+                X, y = _checked_part(part, getattr(self, "X_" + part), getattr(self, "y_" + part), n_classes)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"Dataset: {exc}") from None
             if n_features is None:
                 n_features = X.shape[1]
             elif X.shape[1] != n_features:
