@@ -53,6 +53,17 @@ Semantics, the same on every backend:
   (no penalty: it compares models with different l1/l2), ``val_accuracy``
   its accuracy (softmax only).
 
+Divergence (``mlp.divergence``): an epoch has diverged when its loss or
+parameters are not finite, when the loss of the full network on 1024 fixed
+training examples exceeds ``EXPLOSION_FACTOR`` (10) times its value for the
+parameters the fit started from (``History.start_loss``), or when a hidden
+layer that responded to the input at the start gives every one of those
+examples the same output (every ReLU dead, every unit saturated: the network
+has become a constant). The epoch is undone (parameters and optimizer state of
+its start), training stops with stop_reason "diverged" and a RuntimeWarning
+saying which and what to do: a diverged network is never handed back or
+checkpointed.
+
 Checkpoints (``fit(..., checkpoint_path=...)``): after every epoch, atomically,
 a model file holding the live parameters of the last completed epoch, plus the
 optimizer state, the best epoch's parameters, the history and the
@@ -83,8 +94,10 @@ from . import checks
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .datasets import train_validation_split
+from .divergence import DivergenceWatch
 from .engines import check_supported, make_engine
 from .evaluation import evaluate
+from .files import check_writable
 from .history import History
 from .threads import DEFAULT_THREADS, ThreadChooser, check_threads, training_probe
 
@@ -168,20 +181,25 @@ class Trainer:
         callback : callable(record) -> bool or None, called after each epoch;
             True stops training (stop_reason "callback")
         checkpoint_path : str or None; model and trainer state written
-            atomically after every epoch
+            atomically after every epoch. Checked before the first epoch
+            (``mlp.files.check_writable``): a directory, a missing directory
+            or one that cannot be written raises OSError naming it.
         resume : bool; continue from ``checkpoint_path`` (if the file exists),
             matching an uninterrupted run with the same configuration
 
         The network ends with the best epoch's parameters when early stopping
         is on or training is interrupted (KeyboardInterrupt: the epoch under
         way is abandoned, or finished if the interrupt came from the
-        callback); otherwise with the last completed epoch's. A non-finite loss
-        or parameter stops training with the last good parameters
-        (stop_reason "diverged", RuntimeWarning): NaN is never handed back or saved.
+        callback); otherwise with the last completed epoch's. A diverged epoch
+        (NaN or inf, an exploding loss or a network that became constant: see
+        the module's docstring) stops training with the last good parameters
+        (stop_reason "diverged", RuntimeWarning): it is never handed back or saved.
         """
         checks.check_callable("callback", callback)
         if resume and checkpoint_path is None:
             raise ValueError("resume=True needs a checkpoint_path")
+        if checkpoint_path is not None:
+            check_writable(checkpoint_path, "checkpoint_path")
         run = _Run(self.net, self.config, *self._prepare_data(X, y, X_val, y_val), checkpoint_path, self.threads)
         if resume and os.path.exists(checkpoint_path):
             run.resume()
@@ -221,6 +239,7 @@ class _Run:
         self.threads = ThreadChooser.for_net(
             threads, net, lambda: training_probe(net, config, X, y, batch, self.l2, self.l1, keep))
         self.best = BestEpoch(config)
+        self.watch = DivergenceWatch(net, X, y)
         self.history = History()
         self.start_epoch = 0
         self.eval_workspaces = {}
@@ -270,6 +289,7 @@ class _Run:
         cfg = self.config
         epoch = self.start_epoch
         with self.threads:  # every epoch (evaluation and callback included) on the chosen thread count
+            self.watch.start(self.net, self.history)
             while stop_reason == "max_epochs" and epoch < cfg.epochs:
                 start = _EpochStart(self.net, self.engine)
                 record = None
@@ -309,11 +329,10 @@ class _Run:
                 val_loss, val_acc = evaluate(net, self.X_val, self.y_val, workspaces=self.eval_workspaces)
         if result.diverged or not _finite(train_loss, val_loss) or not _parameters_finite(net):
             where = f" at minibatch {result.steps}" if result.diverged else ""
-            warnings.warn(
-                f"training diverged in epoch {epoch}{where}: the loss or the parameters became NaN/inf "
-                f"(learning rate {lr:g}); restored the parameters of the last good epoch. "
-                "Lower the learning rate.", RuntimeWarning, stacklevel=4)
-            return None
+            return _diverged(epoch, where, "the loss or the parameters became NaN/inf", lr)
+        problem = self.watch.problem(net)
+        if problem is not None:
+            return _diverged(epoch, "", problem, lr)
         return {"epoch": epoch, "train_loss": float(train_loss),
                 "val_loss": None if val_loss is None else float(val_loss),
                 "val_accuracy": None if val_acc is None else float(val_acc),
@@ -345,6 +364,13 @@ class _Run:
 
 
 # ---------------------------------------------------------------- helpers
+def _diverged(epoch, where, problem, lr):
+    """Warn that ``epoch`` diverged (``problem`` says how); None, the record of a diverged epoch."""
+    warnings.warn(f"training diverged in epoch {epoch}{where}: {problem} (learning rate {lr:g}); restored the "
+                  "parameters of the last good epoch. Lower the learning rate.", RuntimeWarning, stacklevel=5)
+    return None
+
+
 def _finite(*values):
     return all(x is None or math.isfinite(x) for x in values)
 
@@ -414,3 +440,4 @@ class _EpochStart:
     def restore(self, net, engine):
         net.set_parameters(*self.params)
         engine.set_optimizer_state(self.optimizer_state)
+

@@ -16,6 +16,14 @@ times minibatch steps of a throwaway copy (stochastic solvers), or loss and
 gradient evaluations of the network on its first rows (L-BFGS), and times
 again after an epoch (an evaluation) far slower than the one before. The
 setting and the counts used go to ``net_.metadata["threads"]``.
+
+Divergence is scikit-learn's: a loss or parameter that becomes NaN or inf raises
+its ValueError, the parameters of the last finite epoch kept. The trainer's
+watch for a loss far above its start or a network become constant
+(``mlp.divergence.DivergenceWatch``) is deliberately not applied: the estimators
+promise scikit-learn's results (the same loss curve, ``n_iter_`` and exceptions
+on the same data), and scikit-learn lets such a fit run to its end. Its
+``loss_curve_`` shows the explosion; ``mlp.MLP.fit`` stops it.
 """
 import time
 import warnings
