@@ -20,7 +20,8 @@ def epoch_progress(total, what="MLP.fit(verbose=True)", disable=False):
     """(bar, callback): a bar over ``total`` epochs and the trainer callback that advances it.
 
     The bar shows each epoch's training loss, the thread count it ran with and, with a
-    validation set, its accuracy. The callback never stops training (it returns False).
+    validation set, its accuracy; it stands at the epoch just done, so that a resumed fit starts
+    where its checkpoint was. The callback never stops training (it returns False).
     """
     bar = progress_bar(what, total=total, unit="epoch", desc="training", disable=disable)
 
@@ -29,7 +30,7 @@ def epoch_progress(total, what="MLP.fit(verbose=True)", disable=False):
         if record.get("val_accuracy") is not None:
             postfix["val_acc"] = f"{record['val_accuracy']:.4f}"
         bar.set_postfix(postfix, refresh=False)
-        bar.update(1)
+        bar.update(record["epoch"] + 1 - bar.n)
         return False
 
     return bar, callback

@@ -10,17 +10,21 @@ they share (argument types, choices, data loading, the usage error, exit
 codes) is in :mod:`mlp.cli.options`. Only ``mlp search`` imports the search
 package.
 
-Exit status: 0 on success; 1 when training diverged or a search is
-incomplete; 2 for bad arguments, a missing data set, model or input file,
-a model that does not fit its data, or an unavailable backend; 130 when
-interrupted with Ctrl-C.
+Exit status: 0 on success; 1 when training diverged (NaN, a loss far above
+its start, a network become constant) or a search is incomplete; 2 for bad
+arguments, a missing or malformed data set, model or input file, a model that
+does not fit its data, an output path that cannot be written (found before
+training), or an unavailable backend; 3 when ``mlp train`` could not write
+its files into --out at the end (they are in the temporary directory the
+message names); 130 when interrupted with Ctrl-C, 143 with SIGTERM (``mlp
+train`` handles it as Ctrl-C: its files are written first).
 """
 import argparse
 import sys
 
 from .._version import __version__
 from . import evaluate, predict, train
-from .options import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from .options import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated, UsageError
 
 
 def build_parser(argv=()):
@@ -97,6 +101,8 @@ def main(argv=None):
     except UsageError as exc:
         print(f"mlp {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted before the run finished: its output may be incomplete", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # one that the command did not handle itself
+        terminated = isinstance(exc, Terminated)
+        print(f"{'terminated' if terminated else 'interrupted'} before the run finished: its output may be "
+              "incomplete", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED

@@ -1,19 +1,26 @@
-"""What ``mlp train`` and ``mlp search`` share: argument types, choices, data loading, errors, exit codes.
+"""What ``mlp train`` and ``mlp search`` share: argument types, choices, data loading, errors, exit codes, signals.
 
 The argument types wrap the checks of :mod:`mlp.checks`, so a bad value reads
 as it does everywhere in the library ("argument --lr: value must be > 0;
 got -0.1"). Defaults come from ``mlp.defaults``' recipes (:func:`recipe_default`).
+A data set that is missing or malformed is a usage error (:func:`load_data`),
+found before any training. :class:`Interruptions` makes SIGTERM end a run as
+Ctrl-C does, and holds both back while a run writes its files.
 """
 import argparse
+import contextlib
 import datetime as _dt
 import math
 import os
+import signal
 import sys
+import threading
+import zlib
 from pathlib import Path
 
 import kernels
 
-from .. import datasets
+from .. import datasets, files
 from ..checks import check_int, check_real, check_seed
 from ..datasets.mnist import ENV_VAR as DATA_ENV_VAR
 from ..defaults import NETWORK, RECIPES, TRAINING
@@ -22,12 +29,76 @@ DATASET_CHOICES = ("auto", "fashion-mnist", "mnist", "digits", "synthetic")
 BACKEND_CHOICES = ("auto", "cpu", "numpy", "cuda")
 DTYPE_CHOICES = ("float32", "float64")
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: The run's files could not be written where asked (a full disk, a directory gone): they were written
+#: to the directory the message names instead.
+EXIT_SAVE_FAILED = 3
+#: Ended by SIGTERM (128 + 15, a shell's status for it), after writing what the run had.
+EXIT_TERMINATED = 128 + signal.SIGTERM
 #: ``mlp search`` stopped before every trial finished: rerun it to finish.
 EXIT_INCOMPLETE = 1
 
 
 class UsageError(Exception):
     """Bad input found after parsing: reported like an argparse error, exit status 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, as Ctrl-C raises KeyboardInterrupt: every handler of an
+    interrupt (the trainer keeps the best epoch, the search journals its trials) handles it too."""
+
+
+class Interruptions:
+    """A context in which SIGTERM ends the run as Ctrl-C does, and which remembers what ended it.
+
+    Inside it the first SIGINT or SIGTERM raises KeyboardInterrupt or ``Terminated`` where the
+    program is; a later one is only noted (the run is already stopping and writing what it has),
+    and so is every one received inside ``deferred()``, the block that writes the run's files:
+    they are written whole. ``received`` is the first signal's number, or None; ``exit_status``
+    the status it calls for. The previous handlers come back on leaving. Outside the main thread
+    (where Python cannot handle signals) it changes nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received = None
+        self._deferring = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+            self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.received is not None or self._deferring:
+            self.received = self.received or signum
+            return
+        self.received = signum
+        raise Terminated("terminated by SIGTERM") if signum == signal.SIGTERM else KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self):
+        """A block that a signal does not cut short: it is noted, and acted on by the caller after the block."""
+        self._deferring = True
+        try:
+            yield self
+        finally:
+            self._deferring = False
+
+    def exit_status(self, default):
+        """143 after SIGTERM, 130 after SIGINT, else ``default``."""
+        if self.received == signal.SIGTERM:
+            return EXIT_TERMINATED
+        if self.received == signal.SIGINT:
+            return EXIT_INTERRUPTED
+        return default
 
 
 RECIPE_CHOICES = tuple(RECIPES)
@@ -132,16 +203,34 @@ def check_data_dir(args):
         raise UsageError(f"--data-dir applies to fashion-mnist and mnist only, not {args.dataset}")
 
 
+#: What reading a malformed data file raises: a bad header, size or label (ValueError), a truncated or
+#: corrupt gzip stream (EOFError, zlib.error, gzip.BadGzipFile: an OSError), an unreadable file.
+MALFORMED_DATA = (ValueError, TypeError, EOFError, zlib.error, OSError)
+
+
 def load_data(args):
-    """(Dataset, notice or None) for ``--dataset``; a missing explicit data set is a usage error.
+    """(Dataset, notice or None) for ``--dataset``; a missing or malformed data set is a usage error.
 
     ``--dataset auto`` falls back to scikit-learn's digits when Fashion-MNIST is not installed,
     with a notice that the caller shows even with ``--quiet``: the numbers are about another data
     set than asked. A place the user named (``--data-dir`` or ``$MLP_DATA``) that lacks the data
-    is an error instead: the user meant that data set.
+    is an error instead: the user meant that data set. A data file that is there but cannot be
+    read whole (truncated, corrupt, labels outside the classes) is an error naming it, raised
+    here, before a command trains anything.
     """
-    name = args.dataset
     check_data_dir(args)
+    try:
+        return _load_data(args)
+    except FileNotFoundError as exc:
+        raise UsageError(f"{exc} {_DATA_DIR_HINT}") from None
+    except MALFORMED_DATA as exc:
+        what = args.dataset if args.dataset != "auto" else "fashion-mnist"
+        text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        raise UsageError(f"the {what} data set cannot be read: {text}") from None
+
+
+def _load_data(args):
+    name = args.dataset
     if name == "auto":
         try:
             return datasets.load_fashion_mnist(args.data_dir), None
@@ -153,16 +242,9 @@ def load_data(args):
             notice = ("notice: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); "
                       "training on scikit-learn's digits instead")
             return datasets.load_dataset("digits", seed=args.seed), notice
-    try:
-        if name == "digits":
-            return datasets.load_dataset("digits", seed=args.seed), None
-        if name == "synthetic":
-            return datasets.load_dataset("synthetic", seed=args.seed), None
-        return datasets.load_dataset(name, path=args.data_dir), None
-    except FileNotFoundError as exc:
-        raise UsageError(f"{exc} {_DATA_DIR_HINT}") from None
-    except ValueError as exc:  # malformed IDX files
-        raise UsageError(str(exc)) from None
+    if name in ("digits", "synthetic"):
+        return datasets.load_dataset(name, seed=args.seed), None
+    return datasets.load_dataset(name, path=args.data_dir), None
 
 
 def describe_data(dataset, parts):
@@ -206,6 +288,25 @@ def check_out(out, earlier_files, overwrite=False, what="an earlier run"):
     if found and not overwrite:
         raise UsageError(f"--out {out} already holds {what} ({', '.join(found)}): give --overwrite to "
                          "replace it, or another directory")
+
+
+def check_writable(path, what):
+    """``mlp.files.check_writable(path, what)``, its OSError a usage error."""
+    try:
+        files.check_writable(path, what)
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def prepare_out(out, names):
+    """Create the directory ``out`` and check that each of the files ``names`` can be written there:
+    before the work that makes them, so that its result is not refused at the end (a usage error)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out} cannot be created: {exc.strerror or exc}") from None
+    for name in names:
+        check_writable(out / name, "--out")
 
 
 def default_out(name):

@@ -3,19 +3,28 @@
 ``mlp train`` trains a multilayer perceptron on a data set with a recipe's
 defaults (``--recipe``), on the whole training part or, with
 ``--validation-fraction``, holding out a validation part of it for monitoring
-and early stopping, and evaluates the test set once, at the end. It writes
-into its output directory:
+and early stopping, and evaluates the test set once, at the end. With
+``--checkpoint`` a checkpoint is written after every epoch, from which
+``--resume`` continues a run that was stopped or killed: with the same options
+and ``--threads N`` its model is bit for bit that of a run never stopped. It
+writes into its output directory:
 
-``model.npz``     the trained network (``mlp.load``), with the hyper-parameters as metadata
-``history.json``  one record per epoch (losses, validation accuracy, seconds)
-``curves.png``    training/validation loss and validation accuracy (else the learning rate) per epoch
-``summary.json``  data set, backend, layer sizes, hyper-parameters, timings (in seconds and in
-                  GEMM floors of this machine, ``mlp.gemm_floor``), accuracies
+``model.npz``       the trained network (``mlp.load``), with the hyper-parameters as metadata
+``history.json``    one record per epoch (losses, validation accuracy, seconds)
+``curves.png``      training/validation loss and validation accuracy (else the learning rate) per epoch
+``summary.json``    data set, backend, layer sizes, hyper-parameters, timings (in seconds and in
+                    GEMM floors of this machine, ``mlp.gemm_floor``), accuracies
+``checkpoint.npz``  with ``--checkpoint`` (or ``--resume``) without a path: the trainer's state
 
-Exit status: 0 on success; 1 when training diverged (the files are still
-written, with the last good parameters); 2 for bad arguments, a missing data
-set or an unavailable backend; 130 when interrupted with Ctrl-C (the files
-are written with the best parameters seen so far).
+Exit status: 0 on success; 1 when training diverged (NaN, a loss far above its
+start, or a network become constant: the files are written with the last good
+parameters); 2 for bad arguments, a missing or malformed data set, an --out or
+--checkpoint that cannot be written, or an unavailable backend, all found
+before training; 3 when the files could not be written into --out at the end
+(a full disk): they are written into a new directory of the system's
+temporary directory, which the message names; 130 when interrupted with Ctrl-C,
+143 with SIGTERM (the files are written with the best parameters seen so far,
+and the checkpoint is up to date).
 
 The recipes (``mlp.defaults.RECIPES``; "main", what ``make train`` runs) were
 chosen on a validation split of Fashion-MNIST's training data, never on its
@@ -24,7 +33,10 @@ test set (``benchmarks/ablation.py``).
 import datetime as _dt
 import statistics
 import sys
+import tempfile
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -40,10 +52,15 @@ from ..persistence import save_model
 from ..plotting import plot_history
 from ..trainer import Trainer
 from . import grammar, options
-from .options import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError, recipe_default, say
+from .options import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SAVE_FAILED, Interruptions, UsageError,
+                      recipe_default, say)
 
 #: The help text of ``mlp train``: this module's description of the command, its files and exit status.
 DESCRIPTION = options.help_text(__doc__)
+#: The files ``mlp train`` writes into its output directory.
+RUN_FILES = ("model.npz", "history.json", "curves.png", "summary.json")
+#: The checkpoint's name in --out, when --checkpoint (or --resume) names no path.
+DEFAULT_CHECKPOINT = "checkpoint.npz"
 
 
 def _both(name):
@@ -89,6 +106,13 @@ def add_train_arguments(p):
                           "start and when an epoch runs far slower than the last, and keeps the faster; N "
                           "fixes the count, which reproduces a run to the bit (default: %(default)s)")
     options.add_output_arguments(run, "runs/<dataset>-<timestamp>, a fresh directory")
+    run.add_argument("--checkpoint", type=Path, nargs="?", const=True, default=None, metavar="PATH",
+                     help=f"write the trainer's state to PATH after every epoch, atomically, for --resume "
+                          f"(PATH left out: --out's {DEFAULT_CHECKPOINT})")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run of the checkpoint (--checkpoint PATH, else --out's "
+                          f"{DEFAULT_CHECKPOINT}) with the same options; start from the first epoch when "
+                          "there is none yet")
 
 
 # --------------------------------------------------------------------------- #
@@ -229,14 +253,18 @@ def _compile(args, net, config, split):
     say(args, "compiling the training kernels (fast after the first run: numba caches them on disk)...")
     start = time.perf_counter()
     validation = {} if X_val is None else {"X_val": X_val[:rows], "y_val": y_val[:rows]}
-    # One thread: the throwaway fit compiles, it need not time thread counts.
-    Trainer(copy, config.with_overrides({"epochs": 1, "warmup_epochs": 0}), threads=1).fit(
-        X_tr[:rows], y_tr[:rows], **validation)
+    with warnings.catch_warnings():
+        # a divergence of the throwaway fit (a learning rate too large) is the real fit's to report, once
+        warnings.simplefilter("ignore", RuntimeWarning)
+        # One thread: the throwaway fit compiles, it need not time thread counts.
+        Trainer(copy, config.with_overrides({"epochs": 1, "warmup_epochs": 0}), threads=1).fit(
+            X_tr[:rows], y_tr[:rows], **validation)
     return time.perf_counter() - start
 
 
-def _fit(args, net, config, split):
-    """(history, compile seconds, training seconds): ``net`` trained on the split with a progress bar."""
+def _fit(args, net, config, split, checkpoint):
+    """(history, compile seconds, training seconds): ``net`` trained on the split with a progress bar,
+    writing ``checkpoint`` (a path or None) after every epoch and resuming from it with ``--resume``."""
     X_tr, y_tr, X_val, y_val = split
     try:
         trainer = Trainer(net, config, threads=args.threads)
@@ -246,7 +274,13 @@ def _fit(args, net, config, split):
     bar, callback = epoch_progress(args, config.epochs)
     start = time.perf_counter()
     try:
-        history = trainer.fit(X_tr, y_tr, X_val=X_val, y_val=y_val, callback=callback)
+        history = trainer.fit(X_tr, y_tr, X_val=X_val, y_val=y_val, callback=callback,
+                              checkpoint_path=checkpoint, resume=args.resume)
+    except (ValueError, OSError) as exc:
+        if trainer.history is not None:  # raised after training began: no fault of the input
+            raise
+        # What fit checks before its first epoch: the checkpoint's path, the checkpoint to resume from.
+        raise UsageError(str(exc)) from None
     finally:
         bar.close()
     return history, compile_seconds, time.perf_counter() - start
@@ -304,7 +338,7 @@ def _summary(args, argv, dataset, notice, net, config, split, history, compile_s
 
 
 def _write_outputs(out, net, history, summary):
-    """model.npz, history.json, curves.png and summary.json, each written atomically."""
+    """model.npz, history.json, curves.png and summary.json, each written atomically, the model first."""
     # The trainer's own record of the run (net.metadata) plus what only the CLI knows.
     metadata = dict(getattr(net, "metadata", None) or {})
     metadata.update({k: summary[k] for k in ("dataset", "class_names", "layer_sizes", "activation", "dtype",
@@ -317,8 +351,28 @@ def _write_outputs(out, net, history, summary):
     write_json(out / "summary.json", summary)
 
 
-def _report(out, summary):
-    """Print the results; returns the exit status of how training stopped."""
+def _save(out, net, history, summary):
+    """Write the run's files into ``out``: (the directory they are in or None, the error message or None).
+
+    When ``out`` cannot take them (a full disk, a directory removed during the run) they go into a
+    new directory of the system's temporary directory, which the message names: a trained model
+    is not dropped."""
+    try:
+        _write_outputs(out, net, history, summary)
+        return out, None
+    except OSError as exc:
+        error = f"the run's files could not be written into {out} ({exc})"
+    try:
+        rescue = Path(tempfile.mkdtemp(prefix="mlp-train-rescue-"))
+        _write_outputs(rescue, net, history, summary)
+    except OSError as exc:
+        return None, f"{error}, nor into the system's temporary directory ({exc})"
+    return rescue, f"{error}; they are in {rescue} instead: move them where they belong"
+
+
+def _report(out, summary, interruptions):
+    """Print the results (``out``: where the files are, or None); returns the exit status of how training
+    stopped (``interruptions``: the signals received)."""
     if summary["validation_accuracy"] is not None:
         print(f"validation accuracy: {summary['validation_accuracy']:.4f}")
     print(f"test accuracy: {summary['test_accuracy']:.4f}")
@@ -335,41 +389,91 @@ def _report(out, summary):
     if threads and threads.get("counts"):
         print(f"threads: {threads['setting']}, ran on {' then '.join(map(str, threads['counts']))} "
               f"({options.count(len(threads.get('probes', [])), 'timing')} of 1 against more)")
-    print(f"wrote {out}/model.npz, history.json, curves.png, summary.json")
-    if summary["stop_reason"] == "interrupted":
-        print("interrupted: kept the best parameters seen so far", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    if out is not None:
+        print(f"wrote {out}/model.npz, history.json, curves.png, summary.json")
+    if summary["stop_reason"] == "interrupted" or interruptions.received is not None:
+        status = interruptions.exit_status(EXIT_INTERRUPTED)
+        print(f"{'terminated (SIGTERM)' if status == options.EXIT_TERMINATED else 'interrupted'}: kept the "
+              f"{'best parameters seen so far' if summary['stop_reason'] == 'interrupted' else 'trained network'}",
+              file=sys.stderr)
+        return status
     if summary["stop_reason"] == "diverged":
-        print("training diverged (loss became NaN or inf): kept the last good parameters; "
+        print("training diverged (see the warning above): kept the last good parameters; "
               "try a smaller --lr", file=sys.stderr)
         return EXIT_DIVERGED
     return EXIT_OK
 
 
-#: The files ``mlp train`` writes into its output directory.
-RUN_FILES = ("model.npz", "history.json", "curves.png", "summary.json")
+# --------------------------------------------------------------------------- #
+# the files: checked before training
+# --------------------------------------------------------------------------- #
+def _checkpoint_path(args, out):
+    """The checkpoint's path: --checkpoint's, else ``out``'s checkpoint.npz with --checkpoint or --resume
+    alone; None without either, or while ``out`` is None (a default --out, created new)."""
+    if isinstance(args.checkpoint, Path):
+        return args.checkpoint
+    if args.checkpoint is None and not args.resume:
+        return None
+    return None if out is None else out / DEFAULT_CHECKPOINT
 
 
+def _check_paths(args):
+    """--out, --checkpoint and --resume's usage errors, before the data is loaded.
+
+    An existing checkpoint is another run's, not to be written over without --overwrite; with
+    --resume it is the run to continue, whose files in --out are replaced."""
+    if args.resume and not isinstance(args.checkpoint, Path) and args.out is None:
+        raise UsageError("--resume continues the run of --out DIR: give --out, or --checkpoint PATH")
+    checkpoint = _checkpoint_path(args, args.out)
+    if isinstance(args.checkpoint, Path):
+        options.check_writable(checkpoint, "--checkpoint")
+    continued = args.resume and checkpoint is not None and checkpoint.is_file()
+    if checkpoint is not None and checkpoint.exists() and not (continued or args.overwrite):
+        raise UsageError(f"--checkpoint {checkpoint} holds an earlier run's checkpoint: give --resume to continue "
+                         "that run, or --overwrite to start again")
+    options.check_out(args.out, RUN_FILES, args.overwrite or continued)
+
+
+# --------------------------------------------------------------------------- #
+# the command
+# --------------------------------------------------------------------------- #
 def run_train(args, argv):
-    """Run ``mlp train`` with parsed ``args`` (``argv``: the command line, for the summary); the exit status."""
-    backend = _checked_backend(apply_recipe(args))
-    options.check_out(args.out, RUN_FILES, args.overwrite)
-    dataset, notice = options.load_data(args)
-    if notice:
-        # A fallback is shown even with --quiet: the numbers are about another data set.
-        print(notice, file=sys.stderr)
-    config = _train_config(args)
-    split = _split(args, dataset)
-    out = args.out if args.out is not None else options.default_out(dataset.name)
-    out.mkdir(parents=True, exist_ok=True)
+    """Run ``mlp train`` with parsed ``args`` (``argv``: the command line, for the summary); the exit status.
 
-    net = MLP([dataset.n_features, *args.hidden, dataset.n_classes], output="softmax",
-              activation=args.activation, seed=args.seed, dtype=np.dtype(args.dtype).type, backend=backend)
-    say(args, options.describe_data(dataset, f"{len(split[1])} training, "
-                                             f"{0 if split[3] is None else len(split[3])} validation"))
-    say(args, f"model: {net!r}")
-    history, compile_seconds, training_seconds = _fit(args, net, config, split)
-    summary = _summary(args, argv, dataset, notice, net, config, split, history, compile_seconds,
-                       training_seconds, epoch_floor_seconds())
-    _write_outputs(out, net, history, summary)
-    return _report(out, summary)
+    From the data's loading on, SIGTERM ends the run as Ctrl-C does (``options.Interruptions``): the
+    trainer keeps the best epoch, the files are written, then the status is 143 (130 for Ctrl-C).
+    Neither cuts the writing of the files short."""
+    backend = _checked_backend(apply_recipe(args))
+    _check_paths(args)
+    with Interruptions() as interruptions:
+        dataset, notice = options.load_data(args)
+        if notice:
+            # A fallback is shown even with --quiet: the numbers are about another data set.
+            print(notice, file=sys.stderr)
+        config = _train_config(args)
+        split = _split(args, dataset)
+        out = args.out if args.out is not None else options.default_out(dataset.name)
+        checkpoint = _checkpoint_path(args, out)
+        # Before training: a run is not trained for its files to be refused at the end.
+        options.prepare_out(out, RUN_FILES)
+        if checkpoint is not None:
+            options.check_writable(checkpoint, "--checkpoint")
+        if args.resume and not checkpoint.exists():
+            # Shown even with --quiet: a mistyped path would otherwise start again unnoticed.
+            print(f"no checkpoint at {checkpoint} yet: training from the first epoch", file=sys.stderr)
+
+        net = MLP([dataset.n_features, *args.hidden, dataset.n_classes], output="softmax",
+                  activation=args.activation, seed=args.seed, dtype=np.dtype(args.dtype).type, backend=backend)
+        say(args, options.describe_data(dataset, f"{len(split[1])} training, "
+                                                 f"{0 if split[3] is None else len(split[3])} validation"))
+        say(args, f"model: {net!r}")
+        history, compile_seconds, training_seconds = _fit(args, net, config, split, checkpoint)
+        with interruptions.deferred():
+            summary = _summary(args, argv, dataset, notice, net, config, split, history, compile_seconds,
+                               training_seconds, epoch_floor_seconds())
+            written, error = _save(out, net, history, summary)
+    status = _report(written, summary, interruptions)
+    if error is not None:
+        print(f"mlp train: error: {error}", file=sys.stderr)
+        return EXIT_SAVE_FAILED
+    return status
