@@ -22,9 +22,21 @@ This module knows the file format only; ``mlp.model.load_model`` builds the
 network from what ``read_npz`` and ``parse_model`` return. Every file is
 written atomically (``mlp.files.atomic_write``): a failed or interrupted save
 leaves any previous file intact.
+
+A file costs what it weighs to read, whatever it claims: only a regular file
+is opened (``mlp.files.open_regular``), only the members the format names are
+read (any other member is never decompressed), and each member's ``.npy``
+header is checked before its data are: the shape the layer sizes give a
+parameter, at most ``MAX_SMALL_BYTES`` for a name, a number or the layer
+sizes, ``MAX_JSON_BYTES`` for JSON text and ``MAX_ARRAY_BYTES`` for any array,
+exactly the member's size in the archive, no Python objects. The data are then
+read piece by piece into the array they fill, and their CRC-32 checked.
+Whatever is wrong, a ValueError names the file, the member and the problem.
 """
 import codecs
+import io
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -33,16 +45,25 @@ import numpy as np
 
 from . import checks
 from ._version import __version__
-from .files import atomic_write
+from .files import atomic_write, open_regular
 from kernels.codes import ACTIVATIONS, OUTPUTS
 
 FORMAT_NAME = "numba-mlp-model"
 # Version 2 added the hidden activation: a reader of version 1 would take a tanh network for relu.
 FORMAT_VERSION = 2
 _HEADER_KEYS = ("format", "format_version", "layer_sizes", "output", "dtype", "library_version", "metadata")
-# What np.load / zipfile raise on a damaged archive (zlib for compressed members, ValueError for a
-# member whose .npy header is damaged or announces Python objects).
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, UnicodeDecodeError)
+# The most data bytes a member may declare: a name, a number or the layer sizes (8192 layers); JSON text
+# (a long training history fits: some 100 bytes an epoch); any array (a layer of a billion float32 weights).
+MAX_SMALL_BYTES = 2**16
+MAX_JSON_BYTES = 2**26
+MAX_ARRAY_BYTES = 2**32
+# The longest .npy header read (NumPy's own limit); a header is a short Python dict literal.
+MAX_HEADER_BYTES = 10000
+# Array data are read in pieces of this size: a zip member hands them over through a copy.
+CHUNK_BYTES = 2**24
+# What zipfile and zlib raise on a damaged archive (EOFError for a cut member, ValueError for a bad offset,
+# NotImplementedError for a compression method zipfile lacks).
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError)
 
 
 # ---------------------------------------------------------------- files
@@ -144,29 +165,181 @@ class _Foreign(Exception):
     """Raised inside read_npz for a readable archive that is not ours."""
 
 
-def _damage(exc):
-    """The reason numpy or zipfile gives for a damaged archive, unless it advises loading pickles.
+class DamagedFile(ValueError):
+    """A numba-mlp file whose member is not what the format says; the message names the file and the member."""
 
-    ``np.load`` suggests ``allow_pickle`` for an object array, which a damaged
-    header can also announce: a model never holds one, and that advice would
-    invite running untrusted code.
+
+def _npy_header(f):
+    """(shape, fortran_order, dtype, header bytes) of the ``.npy`` data ``f`` yields, read and checked."""
+    magic = f.read(8)
+    if len(magic) < 8 or not magic.startswith(b"\x93NUMPY"):
+        raise ValueError(f"is no NumPy array: it lacks the .npy header (it begins with {magic!r})")
+    readers = {(1, 0): (2, np.lib.format.read_array_header_1_0), (2, 0): (4, np.lib.format.read_array_header_2_0)}
+    if (magic[6], magic[7]) not in readers:
+        raise ValueError(f"has .npy format version {magic[6]}.{magic[7]}, which numba-mlp does not read")
+    width, reader = readers[magic[6], magic[7]]
+    prefix = f.read(width)
+    length = int.from_bytes(prefix, "little")
+    if len(prefix) < width or length > MAX_HEADER_BYTES:
+        raise ValueError(f"has a damaged .npy header ({'cut short' if len(prefix) < width else f'{length} bytes'})")
+    try:
+        # NumPy parses the header (a dict literal, never evaluated as code) from the bytes read above
+        shape, fortran_order, dtype = reader(io.BytesIO(prefix + f.read(length)), max_header_size=MAX_HEADER_BYTES)
+    except ValueError as exc:
+        raise ValueError(f"has a damaged .npy header ({str(exc).splitlines()[0]})") from None
+    if dtype.hasobject:
+        raise ValueError("claims to hold Python objects, which numba-mlp never loads")
+    if any(d < 0 for d in shape):
+        raise ValueError(f"has a damaged .npy header (shape {shape})")
+    return shape, fortran_order, dtype, 8 + width + length
+
+
+def read_array(f, size, shape=None, dtype=None, max_bytes=MAX_ARRAY_BYTES):
+    """The array of the ``.npy`` data of ``size`` bytes that the binary file ``f`` yields, checked before it is read.
+
+    The header must announce no Python objects, at most ``max_bytes`` of data,
+    exactly ``size`` bytes in all, and ``shape`` and ``dtype`` when they are
+    given; only then is the array allocated, and filled piece by piece (a zip
+    member's CRC-32 is checked as its last byte is read). Nothing is ever
+    unpickled.
+
+    Parameters
+    ----------
+    f : binary file object, at the start of the ``.npy`` data
+    size : int
+        The bytes ``f`` holds (a zip member's declared size, a file's size).
+    shape : tuple of int, optional
+    dtype : numpy.dtype, optional
+    max_bytes : int
+
+    Returns
+    -------
+    numpy.ndarray, writable
+
+    Raises
+    ------
+    ValueError
+        what is wrong, in words that follow the data's name ("has shape ..."); the caller names the data.
     """
-    text = str(exc)
-    if "pickle" in text.lower():
-        return "a member claims to hold Python objects, which a model never does"
-    return f"{type(exc).__name__}: {text}"
+    if shape is not None and dtype is not None and size > math.prod(shape) * np.dtype(dtype).itemsize + MAX_HEADER_BYTES:
+        raise ValueError(f"declares {size} bytes, but an array of shape {tuple(shape)} of {np.dtype(dtype).name} "
+                         f"takes {math.prod(shape) * np.dtype(dtype).itemsize} and a header")
+    if size > max_bytes + MAX_HEADER_BYTES:
+        raise ValueError(f"declares {size} bytes, more than the {max_bytes} numba-mlp reads")
+    found, fortran_order, found_dtype, header = _npy_header(f)
+    nbytes = math.prod(found) * found_dtype.itemsize
+    if shape is not None and tuple(found) != tuple(shape):
+        raise ValueError(f"has shape {found}, expected {tuple(shape)}")
+    if dtype is not None and found_dtype != np.dtype(dtype):
+        raise ValueError(f"holds {found_dtype}, expected {np.dtype(dtype).name}")
+    if nbytes > max_bytes:
+        raise ValueError(f"declares shape {found} of {found_dtype} ({nbytes} bytes), more than the {max_bytes} "
+                         "numba-mlp reads")
+    if header + nbytes != size:
+        raise ValueError(f"declares shape {found} of {found_dtype} ({nbytes} bytes) but holds {size - header}: "
+                         "the file is truncated or corrupted")
+    array = np.empty(math.prod(found), dtype=found_dtype)
+    view, done = memoryview(array.view(np.uint8)), 0
+    while done < nbytes:
+        got = f.readinto(view[done:done + CHUNK_BYTES])
+        if not got:
+            raise ValueError(f"ends after {done} of its {nbytes} bytes: the file is truncated or corrupted")
+        done += got
+    return array.reshape(found[::-1]).T if fortran_order else array.reshape(found)
 
 
-def read_npz(path):
-    """All members of a numba-mlp file as a dict of arrays, checked to be a readable model file.
+class ModelArchive:
+    """An open numba-mlp file whose members are read one by one, each checked before its data are read.
 
-    The first bytes say what a file that is no ``.npz`` archive is (text, a
-    pickle, a single ``.npy`` array, gzip, empty...); nothing in it is ever
-    unpickled, and no message suggests unpickling.
+    Parameters
+    ----------
+    archive : zipfile.ZipFile
+    path : str
+        For the messages.
+    """
+
+    def __init__(self, archive, path):
+        self.archive = archive
+        self.path = path
+        #: the names of the members (without ``.npy``), read or not
+        self.names = {n[:-4] for n in archive.namelist() if n.endswith(".npy")}
+
+    def damaged(self, problem):
+        """The DamagedFile to raise for ``problem`` (words that follow the file's name)."""
+        return DamagedFile(f"{self.path!r} is a damaged numba-mlp model file: {problem}")
+
+    def array(self, name, shape=None, dtype=None, max_bytes=MAX_ARRAY_BYTES):
+        """The array of member ``name`` (see ``read_array``); DamagedFile names the member and the problem."""
+        info = self.archive.getinfo(name + ".npy")
+        if info.flag_bits & 0x1:
+            raise self.damaged(f"member {name!r} is encrypted")
+        with self.archive.open(info) as f:
+            try:
+                return read_array(f, info.file_size, shape, dtype, max_bytes)
+            except zipfile.BadZipFile:
+                raise  # a CRC-32 error: the file is corrupted, which read_npz says
+            except ValueError as exc:
+                raise self.damaged(f"member {name!r} {exc}") from None
+
+    def scalar(self, name, kinds, max_bytes=MAX_SMALL_BYTES):
+        """The single value of member ``name``, of a dtype kind in ``kinds`` ("U": text, "iu": an integer)."""
+        value = self.array(name, max_bytes=max_bytes)
+        if value.ndim != 0 or value.dtype.kind not in kinds:
+            wanted = "text" if kinds == "U" else "an integer"
+            raise self.damaged(f"member {name!r} must hold {wanted}; it holds {value.dtype}{value.shape}")
+        return value
+
+
+def _read_model(archive):
+    """The members of a model from the open ``archive`` (a ModelArchive), in the order that bounds each next one."""
+    if "format" not in archive.names or str(archive.array("format", max_bytes=MAX_SMALL_BYTES)) != FORMAT_NAME:
+        raise _Foreign(f"a .npz archive without the '{FORMAT_NAME}' format marker; "
+                       f"its members: {sorted(archive.names)[:8]}")
+    missing = [k for k in _HEADER_KEYS if k not in archive.names]
+    if missing:
+        raise archive.damaged(f"members {missing} are missing")
+    version = int(archive.scalar("format_version", "iu"))
+    if version > FORMAT_VERSION:
+        raise DamagedFile(f"{archive.path!r} has model format version {version}, written by numba-mlp "
+                          f"{archive.scalar('library_version', 'U')}; this numba-mlp ({__version__}) reads versions "
+                          f"up to {FORMAT_VERSION}: upgrade numba-mlp to load it")
+    if version < 1:
+        raise archive.damaged(f"invalid model format version {version}")
+    arrays = {"format": np.array(FORMAT_NAME), "format_version": np.array(version, dtype=np.int64)}
+    for key in ("output", "activation", "dtype", "library_version", "metadata"):
+        if key in archive.names:
+            arrays[key] = archive.scalar(key, "U", MAX_JSON_BYTES if key == "metadata" else MAX_SMALL_BYTES)
+    sizes = arrays["layer_sizes"] = archive.array("layer_sizes", max_bytes=MAX_SMALL_BYTES)
+    if sizes.ndim != 1 or sizes.dtype.kind not in "iu":
+        raise archive.damaged(f"member 'layer_sizes' must hold integers; it holds {sizes.dtype}{sizes.shape}")
+    try:
+        layer_sizes = checks.check_layer_sizes(sizes.tolist())
+        dtype = checks.check_dtype(str(arrays["dtype"]))
+    except (TypeError, ValueError) as exc:
+        raise archive.damaged(str(exc)) from None
+    for l in range(len(layer_sizes) - 1):
+        for name, shape in ((f"W{l}", (layer_sizes[l + 1], layer_sizes[l])), (f"b{l}", (layer_sizes[l + 1],))):
+            if name not in archive.names:
+                raise archive.damaged(f"layer {l} parameters are missing")
+            arrays[name] = archive.array(name, shape, dtype)
+    return arrays
+
+
+def read_npz(path, more=None):
+    """The members of a numba-mlp file as a dict of arrays, checked to be a readable model file.
+
+    Reads the members of a model only (see the module's docstring); ``more``
+    reads further ones (a trainer checkpoint's, ``mlp.checkpoint``). The first
+    bytes say what a file that is no ``.npz`` archive is (text, a pickle, a
+    single ``.npy`` array, gzip, empty...); nothing in it is ever unpickled,
+    and no message suggests unpickling.
 
     Parameters
     ----------
     path : str or os.PathLike
+    more : callable(ModelArchive, dict) -> dict, optional
+        Called with the open file and the model's members; what it returns is
+        added to them. It reads with ``ModelArchive.array`` and ``scalar``.
 
     Returns
     -------
@@ -176,8 +349,9 @@ def read_npz(path):
     ------
     ValueError
         the file is truncated, corrupted, foreign (not a numba-mlp model: the
-        message says what it looks like) or of a newer format; the message
-        names the path.
+        message says what it looks like) or of a newer format, one of its
+        members is not what the format says (the message names it), or it is
+        no regular file (a FIFO, a device); the message names the path.
     FileNotFoundError
         there is no file at ``path``.
     IsADirectoryError
@@ -186,52 +360,51 @@ def read_npz(path):
         ``open`` raises for it.
     """
     path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path!r} is a directory, not a numba-mlp model file")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_BYTES)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no model file at {path!r}") from None
-    foreign = f"{path!r} is not a numba-mlp model file (a numba-mlp model is a .npz archive; this file is "
-    if not head.startswith(ZIP_MAGIC):
-        raise ValueError(foreign + describe_contents(head) + ")")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            names = set(npz.files)
-            if "format" not in names or str(npz["format"]) != FORMAT_NAME:
-                raise _Foreign(f"a .npz archive without the '{FORMAT_NAME}' format marker; "
-                               f"its members: {sorted(names)[:8]}")
-            # reading every member checks every member's CRC-32
-            arrays = {name: npz[name] for name in npz.files}
-    except _Foreign as exc:
-        raise ValueError(f"{foreign}{exc})") from None
-    except _READ_ERRORS as exc:
-        raise ValueError(f"{path!r} cannot be read as a numba-mlp model: the file is truncated or "
-                         f"corrupted ({_damage(exc)})") from None
-    missing = [k for k in _HEADER_KEYS if k not in arrays]
-    if missing:
-        raise ValueError(f"{path!r} is a damaged numba-mlp model file: members {missing} are missing")
-    version = int(arrays["format_version"])
-    if version > FORMAT_VERSION:
-        raise ValueError(f"{path!r} has model format version {version}, written by numba-mlp "
-                         f"{arrays['library_version']}; this numba-mlp ({__version__}) reads versions up to "
-                         f"{FORMAT_VERSION}: upgrade numba-mlp to load it")
-    if version < 1:
-        raise ValueError(f"{path!r} has an invalid model format version {version}")
+    with open_regular(path, "a numba-mlp model file") as f:
+        head = f.read(SNIFF_BYTES)
+        foreign = f"{path!r} is not a numba-mlp model file (a numba-mlp model is a .npz archive; this file is "
+        if not head.startswith(ZIP_MAGIC):
+            raise ValueError(foreign + describe_contents(head) + ")")
+        f.seek(0)
+        try:
+            with zipfile.ZipFile(f) as zipped:
+                archive = ModelArchive(zipped, path)
+                arrays = _read_model(archive)
+                if more is not None:
+                    arrays.update(more(archive, arrays))
+        except _Foreign as exc:
+            raise ValueError(f"{foreign}{exc})") from None
+        except DamagedFile:
+            raise
+        except _READ_ERRORS as exc:
+            raise ValueError(f"{path!r} cannot be read as a numba-mlp model: the file is truncated or "
+                             f"corrupted ({type(exc).__name__}: {exc})") from None
     return arrays
+
+
+def parse_json(text, member, path):
+    """The value of the JSON ``text`` of ``member`` of the file at ``path``; ValueError naming both when it is none."""
+    path = os.fspath(path)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{path!r} is a damaged numba-mlp model file: member {member!r} is not JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path!r} is a damaged numba-mlp model file: member {member!r} holds JSON nested "
+                         "too deeply to read") from None
 
 
 def parse_model(arrays, path="<arrays>"):
     """(layer_sizes, output, activation, dtype, weights, biases, metadata) from a model file's members, all checked."""
+    path = os.fspath(path)
     try:
         layer_sizes = checks.check_layer_sizes(arrays["layer_sizes"].tolist())
         output = str(arrays["output"])
         activation = str(arrays["activation"]) if "activation" in arrays else "relu"
         dtype = checks.check_dtype(str(arrays["dtype"]))
-        metadata = json.loads(str(arrays["metadata"]))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path!r} is a damaged numba-mlp model file: {exc}") from None
+    metadata = parse_json(str(arrays["metadata"]), "metadata", path)
     if output not in OUTPUTS:
         raise ValueError(f"{path!r} is a damaged numba-mlp model file: unknown output {output!r}")
     if activation not in ACTIVATIONS:
