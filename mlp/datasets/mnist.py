@@ -33,9 +33,12 @@ ENV_VAR = "MLP_DATA"
 
 
 def _idx_file(directory, stem):
-    """Path of ``stem`` or ``stem.gz`` in ``directory`` (raw preferred), else None."""
+    """Path of ``stem`` or ``stem.gz`` in ``directory`` (raw preferred), else None.
+
+    Anything there but a directory counts: reading a FIFO or a device says what it is (``read_idx``).
+    """
     for candidate in (directory / stem, directory / (stem + ".gz")):
-        if candidate.is_file():
+        if candidate.exists() and not candidate.is_dir():
             return candidate
     return None
 
@@ -137,8 +140,8 @@ def load_idx_dir(directory, name="fashion-mnist", class_names=None) -> Dataset:
     for part, prefix in (("train", "train"), ("test", "t10k")):
         img_path = _idx_file(directory, f"{prefix}-images-idx3-ubyte")
         lbl_path = _idx_file(directory, f"{prefix}-labels-idx1-ubyte")
-        X = _images_to_features(read_idx_file(img_path, copy=False), img_path)
-        y = _labels(read_idx_file(lbl_path, copy=False), lbl_path, n_classes)
+        X = _images_to_features(read_idx_file(img_path), img_path)
+        y = _labels(read_idx_file(lbl_path), lbl_path, n_classes)
         if X.shape[0] != y.shape[0]:
             raise ValueError(
                 f"{name}: image and label counts differ for the {part} set: "
