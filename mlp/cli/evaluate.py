@@ -64,7 +64,7 @@ def add_evaluate_arguments(p):
 # --------------------------------------------------------------------------- #
 def load_classifier(path, backend):
     """The classifier (softmax output) saved at ``path``, on ``backend``; a usage error says what is wrong."""
-    if not path.is_file():
+    if not path.exists() or path.is_dir():  # a FIFO or a device exists: load_model says what it is
         raise UsageError(f"no model file {path}" + (" (a directory)" if path.is_dir() else ""))
     backend = options.checked_backend(backend)
     try:

@@ -24,12 +24,14 @@ import math
 import os
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .. import persistence
 from ..datasets import read_idx
-from ..files import write_text
+from ..files import open_regular, write_text
 from . import options
 from .evaluate import add_model_arguments, load_classifier
 from .options import EXIT_OK, UsageError, say
@@ -59,21 +61,26 @@ def add_predict_arguments(p):
 # reading the examples
 # --------------------------------------------------------------------------- #
 def _read_numpy(path):
-    """The array of an .npy file, or the one array (or ``X``) of an .npz file."""
+    """The array of an .npy file, or the one array (or ``X``) of an .npz file.
+
+    Read as model files are (``mlp.persistence.read_array``): the header is
+    checked against the file before the data are read, other members of an
+    .npz are never decompressed, nothing is unpickled.
+    """
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        with open_regular(path, "an input file") as f:
+            if path.suffix.lower() == ".npy":
+                return persistence.read_array(f, os.fstat(f.fileno()).st_size)
+            with zipfile.ZipFile(f) as archive:
+                members = {(n[:-4] if n.endswith(".npy") else n): n for n in archive.namelist()}
+                if len(members) != 1 and "X" not in members:
+                    raise UsageError(f"{path} holds {len(members)} arrays ({', '.join(members)}): name the "
+                                     "examples X, or save them alone")
+                info = archive.getinfo(members["X"] if "X" in members else next(iter(members.values())))
+                with archive.open(info) as member:
+                    return persistence.read_array(member, info.file_size)
+    except (OSError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile, zlib.error) as exc:
         raise UsageError(f"{path}: not a readable {path.suffix} file ({exc})") from None
-    if isinstance(loaded, np.ndarray):
-        return loaded
-    with loaded:
-        names = list(loaded.files)
-        if len(names) == 1:
-            return loaded[names[0]]
-        if "X" in names:
-            return loaded["X"]
-    raise UsageError(f"{path} holds {len(names)} arrays ({', '.join(names)}): name the examples X, "
-                     "or save them alone")
 
 
 def _read_image(args, path, n_features):
@@ -84,9 +91,9 @@ def _read_image(args, path, n_features):
         raise UsageError("reading images needs Pillow: pip install pillow") from None
     side = math.isqrt(n_features)
     try:
-        with Image.open(path) as image:
+        with open_regular(path, "an image") as f, Image.open(f) as image:
             gray = image.convert("L")
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise UsageError(f"{path}: not a readable image ({exc})") from None
     if side * side == n_features and gray.size != (side, side):
         say(args, f"notice: resized {path.name} from {gray.size[0]}x{gray.size[1]} to {side}x{side}, "
@@ -118,7 +125,7 @@ def read_examples(args, path, n_features):
     (n, h * w); a 1-D array of ``n_features`` values (n_features > 1) is one
     example; bytes (uint8, or any value above 1) are divided by 255.
     """
-    if not path.is_file():
+    if not path.exists() or path.is_dir():  # a FIFO or a device exists: reading it says what it is
         raise UsageError(f"no input file {path}" + (" (a directory)" if path.is_dir() else ""))
     A = _read_array(args, path, n_features)
     if not (np.issubdtype(A.dtype, np.integer) or np.issubdtype(A.dtype, np.floating)):
