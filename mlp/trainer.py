@@ -141,11 +141,8 @@ class Trainer:
     def _targets(self, Y, n, name):
         net = self.net
         if net.output == "softmax":
-            return checks.check_labels(Y, n, net.n_outputs)
-        try:
-            targets = checks.check_targets(Y, n, net.n_outputs, net.dtype)
-        except ValueError as exc:
-            raise ValueError(f"{name}: {exc}") from None
+            return checks.check_labels(Y, n, net.n_outputs, name=name)
+        targets = checks.check_targets(Y, n, net.n_outputs, net.dtype, name=name)
         # the logistic output's cross-entropy needs targets in [0, 1], the Poisson loss counts >= 0
         low, high = {"logistic": (0, 1), "exp": (0, np.inf)}.get(net.output, (-np.inf, np.inf))
         if targets.size and (targets.min() < low or targets.max() > high):
@@ -161,10 +158,7 @@ class Trainer:
         if (X_val is None) != (y_val is None):
             raise ValueError("pass both X_val and y_val, or neither")
         if X_val is not None:
-            try:
-                X_val = checks.check_X(X_val, net.n_features, net.dtype)
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"X_val: {exc}") from None
+            X_val = checks.check_X(X_val, net.n_features, net.dtype, name="X_val")
             y_val = self._targets(y_val, X_val.shape[0], "y_val")
         elif cfg.validation_fraction > 0:
             X, y, X_val, y_val = _split(X, y, cfg.validation_fraction, cfg.seed, net.output == "softmax")

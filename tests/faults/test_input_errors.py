@@ -69,21 +69,21 @@ X_ENTRY_POINTS = {
 }
 # (case, bad X, error, pattern); the pattern's "{X}" is the argument's name (X, or X_val for the validation set)
 BAD_X = [
-    ("complex", X + 1j, TypeError, r"{X}\b.*has complex values; .*\.real"),
-    ("complex with zero imaginary parts", X.astype(complex), TypeError, r"{X}\b.*has complex values"),
+    ("complex", X + 1j, TypeError, r"{X} has complex values; .*\.real"),
+    ("complex with zero imaginary parts", X.astype(complex), TypeError, r"{X} has complex values"),
     ("complex objects", with_value(X.astype(object), 1, 2, 1 + 2j), TypeError,
-     r"{X}\b.*has complex values \(X\[1, 2\] is \(1\+2j\)\)"),
-    ("sparse", scipy.sparse.csr_matrix(X), TypeError, r"{X}\b.*is a sparse csr_matrix; .*X\.toarray\(\)"),
-    ("None", None, TypeError, r"{X}\b.*is None; expected an array of numbers"),
-    ("ragged list", ragged(X, 2), ValueError, r"{X}\b.*is a ragged list: row 0 has 4 values, row 2 has 3 values"),
+     r"{X} has complex values \({X}\[1, 2\] is \(1\+2j\)\)"),
+    ("sparse", scipy.sparse.csr_matrix(X), TypeError, r"{X} is a sparse csr_matrix; .*{X}\.toarray\(\)"),
+    ("None", None, TypeError, r"{X} is None; expected an array of numbers"),
+    ("ragged list", ragged(X, 2), ValueError, r"{X} is a ragged list: row 0 has 4 values, row 2 has 3 values"),
     ("strings", with_value(X.astype(object), 1, 2, "a"), TypeError,
-     r"{X}\b.*must be numeric; X\[1, 2\] is 'a' \(str\)"),
-    ("text dtype", X.astype(str), TypeError, r"{X}\b.*must be numeric; got dtype <U"),
-    ("0-d", np.float64(1.0), ValueError, r"{X}\b.*must be 2-D"),
-    ("3-d", X[None], ValueError, r"{X}\b.*must be 2-D .*got shape \(1, 5, 4\)"),
-    ("no rows", X[:0], ValueError, r"{X}\b.*has no rows"),
-    ("NaN", with_value(X, 3, 1, np.nan), ValueError, r"{X}\b.*contains NaN at row 3, column 1"),
-    ("inf", with_value(X, 4, 0, -np.inf), ValueError, r"{X}\b.*contains inf at row 4, column 0"),
+     r"{X} must be numeric; {X}\[1, 2\] is 'a' \(str\)"),
+    ("text dtype", X.astype(str), TypeError, r"{X} must be numeric; got dtype <U"),
+    ("0-d", np.float64(1.0), ValueError, r"{X} must be 2-D"),
+    ("3-d", X[None], ValueError, r"{X} must be 2-D .*got shape \(1, 5, 4\)"),
+    ("no rows", X[:0], ValueError, r"{X} has no rows"),
+    ("NaN", with_value(X, 3, 1, np.nan), ValueError, r"{X} contains NaN at row 3, column 1"),
+    ("inf", with_value(X, 4, 0, -np.inf), ValueError, r"{X} contains inf at row 4, column 0"),
 ]
 X_CASES = [pytest.param(entry, *case, id=f"{entry}-{case[0]}") for entry in X_ENTRY_POINTS for case in BAD_X
            if (entry, case[0]) != ("fit X_val", "None")]  # X_val=None is no validation set, not a bad one
@@ -101,7 +101,7 @@ def test_a_value_beyond_float32s_range_is_named_with_its_place(entry):
     name = "X_val" if entry == "fit X_val" else "X"
     call = X_ENTRY_POINTS[entry]
     raises(lambda X_: call(softmax_net(np.float32), X_), with_value(X, 2, 3, 1e300), ValueError,
-           rf"{name}\b.*holds 1e\+300 at row 2, column 3, beyond the range of float32 \(magnitudes up to 3\.403e\+38\)")
+           rf"{name} holds 1e\+300 at row 2, column 3, beyond the range of float32 \(magnitudes up to 3\.403e\+38\)")
 
 
 def test_booleans_and_object_arrays_of_numbers_are_numbers():
@@ -120,23 +120,25 @@ TARGET_ENTRY_POINTS = {
     "fit y_val": lambda net, y_: net.fit(X, LABELS if net.output == "softmax" else TARGETS, X_val=X, y_val=y_,
                                          epochs=1, threads=1),
 }
+# what each entry point calls its targets: the model's own methods Y, the training entry points y and y_val
+TARGET_NAMES = {"evaluate": "Y", "loss_and_gradients": "Y", "fit y_val": "y_val"}
 # (case, network, bad y, error, pattern): labels of a softmax output, targets of an identity output
 BAD_TARGETS = [
-    ("complex labels", softmax_net, LABELS + 1j, TypeError, r"[Yy] has complex values"),
-    ("complex targets", identity_net, TARGETS + 0j, TypeError, r"[Yy] has complex values"),
-    ("None labels", softmax_net, None, TypeError, r"[Yy] is None"),
-    ("sparse targets", identity_net, scipy.sparse.csr_matrix(TARGETS), TypeError, r"[Yy] is a sparse csr_matrix"),
+    ("complex labels", softmax_net, LABELS + 1j, TypeError, r"{y} has complex values"),
+    ("complex targets", identity_net, TARGETS + 0j, TypeError, r"{y} has complex values"),
+    ("None labels", softmax_net, None, TypeError, r"{y} is None"),
+    ("sparse targets", identity_net, scipy.sparse.csr_matrix(TARGETS), TypeError, r"{y} is a sparse csr_matrix"),
     ("ragged labels", softmax_net, [0, [1, 1], 1, 0, 1], ValueError,
-     r"[Yy] is a ragged list: row 0 is a single number, row 1 has 2 values"),
+     r"{y} is a ragged list: row 0 is a single number, row 1 has 2 values"),
     ("ragged targets", identity_net, ragged(TARGETS, 3), ValueError,
-     r"[Yy] is a ragged list: row 0 has 2 values, row 3 has 1 value"),
-    ("text labels", softmax_net, np.array(["a", "b", "b", "a", "b"]), TypeError, r"[Yy] must be numeric"),
-    ("float labels", softmax_net, LABELS + 0.5, TypeError, r"class labels must be integers; got dtype float64 in [Yy]"),
-    ("bool labels", softmax_net, LABELS > 0, TypeError, r"class labels must be integers; got dtype bool in [Yy]"),
+     r"{y} is a ragged list: row 0 has 2 values, row 3 has 1 value"),
+    ("text labels", softmax_net, np.array(["a", "b", "b", "a", "b"]), TypeError, r"{y} must be numeric"),
+    ("float labels", softmax_net, LABELS + 0.5, TypeError, r"class labels must be integers; got dtype float64 in {y}"),
+    ("bool labels", softmax_net, LABELS > 0, TypeError, r"class labels must be integers; got dtype bool in {y}"),
     ("NaN target", identity_net, with_value(TARGETS, 2, 1, np.nan), ValueError,
-     r"[Yy] contains NaN at row 2, column 1"),
+     r"{y} contains NaN at row 2, column 1"),
     ("1e300 target into float32", lambda: identity_net(np.float32), with_value(TARGETS, 1, 0, 1e300), ValueError,
-     r"[Yy] holds 1e\+300 at row 1, column 0, beyond the range of float32"),
+     r"{y} holds 1e\+300 at row 1, column 0, beyond the range of float32"),
 ]
 
 
@@ -147,7 +149,8 @@ TARGET_CASES = [pytest.param(entry, *case, id=f"{entry}-{case[0]}") for entry in
 @pytest.mark.parametrize("entry, case, make_net, bad, error, pattern", TARGET_CASES)
 def test_bad_targets_are_named_with_their_problem(entry, case, make_net, bad, error, pattern):
     call = TARGET_ENTRY_POINTS[entry]
-    raises(lambda y_: call(make_net(), y_), bad, error, pattern)
+    name = TARGET_NAMES.get(entry, "y")
+    raises(lambda y_: call(make_net(), y_), bad, error, pattern.format(y=name))
 
 
 OTHER_ARRAYS = [
