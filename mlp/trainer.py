@@ -177,7 +177,8 @@ class Trainer:
         checkpoint_path : str or None; model and trainer state written
             atomically after every epoch. Checked before the first epoch
             (``mlp.files.check_writable``): a directory, a missing directory
-            or one that cannot be written raises OSError naming it.
+            or one that cannot be written raises OSError naming it. A write
+            that fails later warns (RuntimeWarning) and training goes on.
         resume : bool; continue from ``checkpoint_path`` (if the file exists),
             matching an uninterrupted run with the same configuration
 
@@ -225,6 +226,7 @@ class _Run:
         self.net, self.config = net, config
         self.X_val, self.y_val = X_val, y_val
         self.checkpoint_path = checkpoint_path
+        self.checkpoint_failed = False  # the last checkpoint write failed: warned once until one succeeds
         self.n = X.shape[0]
         batch = min(config.batch_size, self.n)
         self.steps_per_epoch = -(-self.n // batch)
@@ -341,8 +343,20 @@ class _Run:
             self._save_checkpoint(record["epoch"])
 
     def _save_checkpoint(self, epoch):
-        save_checkpoint(self.checkpoint_path, self.net, self.config, epoch, self.history, self.engine, self.best,
-                        self.n, self.adaptive_rate)
+        """Write the checkpoint; a write that fails (a full disk, a directory gone) warns once and training goes on.
+
+        The parameters in memory are whole: losing the run for its checkpoint would lose more than the
+        checkpoint protects. Each later epoch tries again; the previous checkpoint file stays whole."""
+        try:
+            save_checkpoint(self.checkpoint_path, self.net, self.config, epoch, self.history, self.engine,
+                            self.best, self.n, self.adaptive_rate)
+        except OSError as exc:
+            if not self.checkpoint_failed:
+                warnings.warn(f"could not write the checkpoint {self.checkpoint_path} after epoch {epoch} ({exc}); "
+                              "training goes on and tries again after each epoch", RuntimeWarning, stacklevel=5)
+            self.checkpoint_failed = True
+        else:
+            self.checkpoint_failed = False
 
     def finish(self):
         """Leave the network with the parameters the stop reason calls for, and its metadata."""

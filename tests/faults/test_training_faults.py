@@ -178,6 +178,31 @@ def test_a_network_that_became_constant_has_diverged(digits):
         np.testing.assert_array_equal(now, start)
 
 
+def test_a_checkpoint_write_that_fails_mid_run_warns_and_training_goes_on(digits, tmp_path):
+    """After epoch 1 the checkpoint's directory becomes a file (as a full disk would, the write fails for
+    real): one warning, every epoch trained, and the same parameters as a run without checkpoints."""
+    X, y = digits
+    directory = tmp_path / "checkpoints"
+    directory.mkdir()
+
+    def break_the_directory(record):
+        if record["epoch"] == 1:
+            (directory / "ckpt.npz").unlink()
+            directory.rmdir()
+            directory.write_text("no longer a directory")
+
+    net = MLP([64, 8, 10], seed=0, backend="cpu")
+    with pytest.warns(RuntimeWarning, match=r"could not write the checkpoint .*ckpt\.npz after epoch 2") as caught:
+        history = net.fit(X, y, epochs=4, threads=1, callback=break_the_directory,
+                          checkpoint_path=directory / "ckpt.npz")
+    assert len([w for w in caught if "checkpoint" in str(w.message)]) == 1
+    assert history.stop_reason == "max_epochs" and len(history) == 4
+    plain = MLP([64, 8, 10], seed=0, backend="cpu")
+    plain.fit(X, y, epochs=4, threads=1)
+    for now, expected in zip(sum(net.get_parameters(), []), sum(plain.get_parameters(), [])):
+        np.testing.assert_array_equal(now, expected)
+
+
 def test_mlp_train_lr_1000_exits_1_with_the_last_good_model_saved(tmp_path):
     out = tmp_path / "run"
     handler = signal.getsignal(signal.SIGTERM)
