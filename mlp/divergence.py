@@ -11,6 +11,7 @@ whether that epoch has diverged: the trainer then undoes it and stops.
 import math
 
 import numpy as np
+from scipy.special import xlogy
 
 from kernels.codes import activation_code
 
@@ -29,11 +30,31 @@ WATCH_ROWS = 1024
 EXPLOSION_FACTOR = 10.0
 
 
+def constant_guess_loss(output, y):
+    """The data loss of the best constant prediction on targets ``y``: what a network that learnt nothing scores.
+
+    softmax: the class frequencies' entropy; identity: half the summed variance of the targets;
+    logistic: the summed binary entropy of each output's mean; exp: the half Poisson deviance of
+    predicting each output's mean. The losses are ``kernels.numpy_backend``'s, averaged over rows.
+    """
+    if output == "softmax":
+        frequencies = np.bincount(y) / len(y)
+        return float(-xlogy(frequencies, frequencies).sum())
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    mean = y.mean(axis=0)
+    if output == "identity":
+        return float(0.5 * ((y - mean) ** 2).sum(axis=1).mean())
+    if output == "logistic":
+        return float(-(xlogy(mean, mean) + xlogy(1 - mean, 1 - mean)).sum())
+    return float((xlogy(y, y) - xlogy(y, mean)).sum(axis=1).mean())  # exp: -y + mean averages to zero
+
+
 class DivergenceWatch:
     """The full network on ``WATCH_ROWS`` fixed training examples: has training gone wrong beyond NaN?
 
     ``start`` measures the parameters the fit starts from; ``problem`` then tells, after each epoch,
-    whether the loss on those examples exploded (more than ``EXPLOSION_FACTOR`` times the start's) or
+    whether the loss on those examples exploded (more than ``EXPLOSION_FACTOR`` times the start's, and
+    above the loss of the best constant prediction, ``constant_guess_loss``) or
     a hidden layer that responded to the input at the start now gives them all the same output.
     """
 
@@ -44,6 +65,7 @@ class DivergenceWatch:
         K = net.kernels
         self.rows = len(rows)
         self.X, self.y = K.to_device(X[rows]), K.to_device(y[rows])
+        self.constant_guess = constant_guess_loss(net.output, y[rows])
         self.workspace = Workspace(K, net.layer_sizes, self.rows, net.dtype)
         self.start_loss = None
         self.constant_at_start = None
@@ -73,7 +95,11 @@ class DivergenceWatch:
                 return (f"every unit of hidden layer {layer} gives the same output for all {self.rows} watched "
                         f"training examples (dead or saturated {net.activation} units): the network has become "
                         "a constant")
-        if self.start_loss and not loss <= EXPLOSION_FACTOR * self.start_loss:  # NaN included
+        # Worse than the constant guess as well: a fit that starts from trained parameters (a tiny start
+        # loss) may rise many times its start for an epoch and still be a network that has learnt.
+        if self.start_loss and not (loss <= EXPLOSION_FACTOR * self.start_loss
+                                    or loss <= self.constant_guess):  # NaN included
             return (f"the loss on {self.rows} training examples rose to {loss:.3g}, more than "
-                    f"{EXPLOSION_FACTOR:g} times its start ({self.start_loss:.3g})")
+                    f"{EXPLOSION_FACTOR:g} times its start ({self.start_loss:.3g}) and above the loss of "
+                    f"the best constant guess ({self.constant_guess:.3g})")
         return None

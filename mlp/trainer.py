@@ -56,7 +56,9 @@ Semantics, the same on every backend:
 Divergence (``mlp.divergence``): an epoch has diverged when its loss or
 parameters are not finite, when the loss of the full network on 1024 fixed
 training examples exceeds ``EXPLOSION_FACTOR`` (10) times its value for the
-parameters the fit started from (``History.start_loss``), or when a hidden
+parameters the fit started from (``History.start_loss``) and the loss of the
+best constant prediction (a warm start may rise far above its small start and
+still be better than knowing nothing), or when a hidden
 layer that responded to the input at the start gives every one of those
 examples the same output (every ReLU dead, every unit saturated: the network
 has become a constant). The epoch is undone (parameters and optimizer state of

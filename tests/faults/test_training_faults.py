@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,48 @@ def test_an_exploding_loss_stops_training_with_the_last_good_parameters(tmp_path
                                 _parameters(tmp_path / "ckpt.npz")):
         np.testing.assert_array_equal(now, good)
         np.testing.assert_array_equal(saved, good)
+
+
+@pytest.mark.parametrize("output", ["softmax", "identity", "logistic", "exp"])
+def test_the_constant_guess_loss_is_the_reference_loss_of_the_best_constant_prediction(output):
+    """Closed forms of divergence.constant_guess_loss against the numpy reference loss of that prediction."""
+    from kernels import numpy_backend as K
+    from mlp.divergence import constant_guess_loss
+
+    rng = np.random.default_rng(0)
+    n = 57
+    if output == "softmax":
+        y = rng.integers(0, 4, n)
+        logits = np.tile(np.log(np.bincount(y) / n), (n, 1))
+        loss, args = K.softmax_cross_entropy, (logits, y)
+    elif output == "identity":
+        y = rng.standard_normal((n, 3))
+        loss, args = K.squared_error, (np.tile(y.mean(axis=0), (n, 1)), y)
+    elif output == "logistic":
+        y = (rng.random((n, 3)) < 0.3) * 1.0
+        mean = y.mean(axis=0)
+        loss, args = K.sigmoid_cross_entropy, (np.tile(np.log(mean / (1 - mean)), (n, 1)), y)
+    else:
+        y = rng.poisson(2.0, (n, 2)) * 1.0
+        loss, args = K.poisson_loss, (np.tile(np.log(y.mean(axis=0)), (n, 1)), y)
+    out = np.full(1, np.nan)
+    workspaces = [np.empty_like(args[0]) for _ in range(1 if output == "identity" else 2)]
+    loss(*args, *workspaces, out)
+    assert constant_guess_loss(output, y) == pytest.approx(out[0], rel=1e-12)
+
+
+def test_a_warm_start_may_rise_far_above_its_start_while_better_than_a_constant_guess(digits):
+    """A fit continuing from trained parameters starts at a small loss; an epoch at a large rate may rise
+    more than ten times that and still be a network that learnt: it is not called diverged."""
+    X, y = digits
+    net = MLP([64, 64, 10], seed=0, backend="cpu")
+    net.fit(X, y, epochs=40, threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        history = net.fit(X, y, epochs=3, learning_rate=1.0, threads=1)
+    assert history.stop_reason == "max_epochs"
+    assert max(r["train_loss"] for r in history.records) > 10 * history.start_loss  # the case the rule is for
+    assert net.evaluate(X, y)[1] > 0.5
 
 
 def test_a_network_that_became_constant_has_diverged(digits):
