@@ -1,7 +1,8 @@
 """One trial: a fresh network trained on the training split and scored on the validation split.
 
 This is what the workers run: a trial gets the training and validation
-splits only, never the test set. ``run_trial`` pins a trial's BLAS thread
+splits only, never the test set; a joblib worker running one exits when the
+search's process is gone (:mod:`mlp.search.watchdog`). ``run_trial`` pins a trial's BLAS thread
 count (``mlp.threads.limited_threads``), on which its result depends to the bit.
 """
 import math
@@ -20,6 +21,7 @@ from ..model import MLP
 from ..threads import limited_threads
 from ..trainer import Trainer
 from .space import CONFIG_NAMES
+from .watchdog import exit_with_parent
 
 
 def network_and_config(params, n_features, n_classes, seed):
@@ -99,6 +101,13 @@ def run_trial(params, split, settings, threads=None):
     return dict(result, threads=threads)
 
 
-def keyed_trial(key, params, split, settings, threads):
-    """``(key, run_trial(...))``: a worker's answer names its trial."""
+def keyed_trial(key, params, split, settings, threads, parent=None):
+    """``(key, run_trial(...))``: a worker's answer names its trial.
+
+    ``parent``: the pid of the search's process, when this runs in a worker
+    process that the search started (joblib): the worker then exits soon
+    after that process is gone (:func:`mlp.search.watchdog.exit_with_parent`).
+    """
+    if parent is not None:
+        exit_with_parent(parent)
     return key, run_trial(params, split, settings, threads)
