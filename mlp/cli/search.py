@@ -6,8 +6,11 @@ search, or the option repeated. What is not searched keeps the value of ``mlp tr
 (``mlp.defaults.MAIN_JOB``, else the library's default: sgd, relu). The options that
 came later (every one outside ``ALWAYS_NAMED``) enter the space only when given, so that
 the journals of earlier searches keep resuming. Exit status: 0 done; 1 incomplete (a
-worker died; rerun the same command to finish); 2 bad arguments or data; 130
-interrupted (finished trials are journalled).
+worker died, or no Dask worker came for --worker-timeout seconds; rerun the same command
+to finish); 2 bad arguments or data, an output directory that another search holds (the
+message names it) or that cannot be written, or a Dask scheduler that cannot be reached;
+130 interrupted (finished trials are journalled). Every one of these is a message, not a
+traceback.
 """
 import itertools
 import json
@@ -16,7 +19,8 @@ import warnings
 
 from ..defaults import SEARCH
 from ..progress import progress_bar
-from ..search import JOURNAL_NAME, METHODS, LogUniform, SearchIncomplete, Uniform, search
+from ..search import JOURNAL_NAME, METHODS, DirectoryLocked, LogUniform, SearchIncomplete, Uniform, search
+from ..search.runners import WORKER_TIMEOUT
 from ..search.space import check_space, configurations
 from . import grammar, options
 from .options import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, recipe_default, say
@@ -62,6 +66,9 @@ def add_search_arguments(parser):
                      help="worker processes on this machine (default: %(default)s)")
     how.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                      help="run the trials on this Dask scheduler's cluster instead")
+    how.add_argument("--worker-timeout", type=options.real(0, low_open=True), default=WORKER_TIMEOUT,
+                     metavar="S", help="with --scheduler: seconds to wait for a worker whenever the cluster has "
+                                       "none, before stopping (rerun to resume) (default: %(default)g)")
     how.add_argument("--threads-per-trial", type=options.positive_int, default=None, metavar="N",
                      help="BLAS threads of each trial (default: all cores with --jobs 1, cores/N with "
                           "--jobs N, 1 on Dask); the same N everywhere gives bit-identical scores")
@@ -158,7 +165,8 @@ def run_search(args):
         result = search(dataset, space, method=args.method, n_trials=args.n_trials, seed=args.seed,
                         validation_fraction=args.validation_fraction, n_jobs=args.jobs,
                         scheduler=args.scheduler, threads_per_trial=args.threads_per_trial, out_dir=out,
-                        backend=args.backend, dtype=args.dtype, callback=progress if bar is not None else None)
+                        backend=args.backend, dtype=args.dtype, callback=progress if bar is not None else None,
+                        worker_timeout=args.worker_timeout)
     except SearchIncomplete as exc:
         print(f"mlp search: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE
@@ -166,13 +174,10 @@ def run_search(args):
         print(f"mlp search: interrupted; finished trials are in {out / JOURNAL_NAME}: rerun the "
               "same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, TypeError, ImportError) as exc:
+    except (ValueError, TypeError, ImportError, DirectoryLocked, OSError) as exc:
+        # OSError: --out or a file in it cannot be used (named in the message, found before any trial
+        # runs), or the scheduler cannot be reached (its address in the message).
         print(f"mlp search: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
-        if args.scheduler is None:
-            raise
-        print(f"mlp search: error: cannot use the Dask scheduler at {args.scheduler}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
         if bar is not None:

@@ -68,7 +68,9 @@ count). ``client=`` (a ``dask.distributed.Client``) or
 to every worker once, each trial is a task (numba and BLAS on one thread per
 task: a worker runs as many trials at once as it has threads), and results are
 collected as they complete. If a worker dies, the scheduler reruns its trials
-elsewhere. Dask and joblib are optional (``pip install 'numba-mlp[dask]'``);
+elsewhere; if the data died with it (its last copy), the search waits for a
+worker (``worker_timeout``, 60 s), scatters the data again and resubmits the
+unfinished trials, never a finished one. Dask and joblib are optional (``pip install 'numba-mlp[dask]'``);
 this package imports them only when asked to use them.
 
 Nothing lost
@@ -77,10 +79,22 @@ With ``out_dir``, each finished trial is appended to ``out_dir/journal.jsonl``
 (JSON Lines, flushed and fsynced line by line) as soon as its result arrives,
 keyed by a hash of its parameters, the data, the split and the seed. Running
 the same search again skips the journalled trials: a crash, Ctrl-C or a killed
-worker loses only the trials that were running. A last line cut short by a
-crash is ignored with a warning. Under joblib a killed worker stops the search
-with :class:`SearchIncomplete` (the journal keeps every finished trial; run
-again to complete the rest). One search at a time per ``out_dir``.
+worker loses only the trials that were running. A line that is no usable
+record (cut short by a crash, or scores that are not numbers) is ignored with
+one warning, that trial runs again, and the journal is rewritten (atomically)
+without it. Under joblib a killed worker stops the search with
+:class:`SearchIncomplete` (the journal keeps every finished trial; run again
+to complete the rest), and so does a Dask cluster left without a worker for
+``worker_timeout`` seconds. The joblib workers exit within a second of the
+search's own process, even a SIGKILLed one.
+
+One search at a time per ``out_dir``: the search holds an exclusive lock on
+it (``out_dir/.mlp-search.lock``) from reading the journal to writing
+``best.json``; a second search fails at once with :class:`DirectoryLocked`,
+which names the holder (pid, host, start time, command). The kernel drops the
+lock of a killed search; its lock file, if left, is taken over by the next.
+Before any trial runs, the search checks that its result files can be
+written there (``mlp.files.check_writable``).
 
 Files written into ``out_dir`` (atomically, except the journal):
 ``trials.csv`` and ``trials.json`` (one row per trial: its parameters,
@@ -111,17 +125,20 @@ The modules, in the order a search uses them
              candidate is checked, grid and random configurations, trial keys
 ``data``     the input data split once; the test part kept for the end
 ``trials``   one trial (what a worker runs), under the thread limit of ``mlp.threads``
+``watchdog`` a joblib worker exits when the search's process is gone
 ``journal``  the append-only record of finished trials, and reading it back
+``lock``     one search at a time per output directory
 ``runners``  running the trials here, in joblib workers or on a Dask cluster
 ``results``  ``SearchResult``, the ranking, the tables and the plot
 ``driver``   :func:`search` itself, as a few named steps
 """
 from .driver import search
 from .journal import JOURNAL_NAME, read_journal
+from .lock import DirectoryLocked
 from .results import SearchResult
 from .runners import SearchIncomplete
 from .space import METHODS, PARAMETERS, LogUniform, Uniform, trial_key
 from .trials import run_trial
 
-__all__ = ["search", "SearchResult", "SearchIncomplete", "LogUniform", "Uniform", "run_trial",
+__all__ = ["search", "SearchResult", "SearchIncomplete", "DirectoryLocked", "LogUniform", "Uniform", "run_trial",
            "read_journal", "trial_key", "METHODS", "PARAMETERS", "JOURNAL_NAME"]

@@ -1,10 +1,12 @@
 """``search()``: check the arguments, plan the trials, resume from the journal, run the rest, keep the best.
 
 The steps, in order: ``_checked_arguments``; ``_plan`` (the space's
-configurations, the data split, every trial's key); ``_resumed`` (the trials
-the journal already holds); ``_run_and_journal`` (the others, each result
-journalled as it arrives); ``_write_trials``; ``_refit_best`` (the best configuration
-retrained here and, once, scored on the test set); ``_write_best``.
+configurations, the data split, every trial's key); ``_claimed`` (the output
+directory locked for the rest of the search, its files checked writable, the
+journal opened); ``_resumed`` (the trials the journal already holds);
+``_run_and_journal`` (the others, each result journalled as it arrives);
+``_write_trials``; ``_refit_best`` (the best configuration retrained here
+and, once, scored on the test set); ``_write_best``.
 """
 import contextlib
 import dataclasses
@@ -20,13 +22,14 @@ import kernels
 from .. import checks
 from .._version import __version__
 from ..defaults import SEARCH
-from ..files import write_text
+from ..files import check_writable, write_text
 from ..persistence import save_model
 from ..threads import limited_threads
 from .data import search_data
-from .journal import JOURNAL_FORMAT, JOURNAL_NAME, Journal, read_journal
+from .journal import JOURNAL_FORMAT, JOURNAL_NAME, Journal
+from .lock import locked_directory
 from .results import SearchResult, plot_trials, rank_key, trial_row, write_tables
-from .runners import SearchIncomplete, WorkerDied, finished_trials
+from .runners import WORKER_TIMEOUT, SearchIncomplete, WorkerDied, finished_trials
 from .space import METHODS, check_space, configurations, jsonable_space, trial_key
 from .trials import accuracy_and_loss, network_and_config, train_trial
 
@@ -34,7 +37,7 @@ from .trials import accuracy_and_loss, network_and_config, train_trial
 def search(data, space, *, method=SEARCH["method"], n_trials=None, seed=SEARCH["seed"],
            validation_fraction=SEARCH["validation_fraction"], n_jobs=SEARCH["n_jobs"], client=None,
            scheduler=None, threads_per_trial=None, out_dir=None, backend=SEARCH["backend"],
-           dtype=SEARCH["dtype"], plot=True, callback=None):
+           dtype=SEARCH["dtype"], plot=True, callback=None, worker_timeout=WORKER_TIMEOUT):
     """Search hyper-parameters on a validation split; evaluate only the best on the test set.
 
     Parameters
@@ -59,6 +62,12 @@ def search(data, space, *, method=SEARCH["method"], n_trials=None, seed=SEARCH["
     scheduler : str, optional
         Address of a Dask scheduler, e.g. ``"tcp://10.0.0.5:8786"``: connect,
         run there, disconnect. Not together with ``client``.
+    worker_timeout : float > 0
+        On Dask: seconds to wait for a worker whenever the cluster has none
+        (at the start, or after the last one died) before stopping with
+        :class:`SearchIncomplete`. A lost worker, the ones holding the data
+        included, is otherwise survived: the data are scattered again and
+        the unfinished trials resubmitted.
     threads_per_trial : int, optional
         BLAS threads of each trial (numba's own parallel loops get one).
         Default: unchanged (all cores) for ``n_jobs=1``, ``max(1, cores //
@@ -69,7 +78,8 @@ def search(data, space, *, method=SEARCH["method"], n_trials=None, seed=SEARCH["
         ``n_jobs=1``, ``n_jobs=k`` and Dask agree exactly.
     out_dir : str or Path, optional
         Where the journal and results go; the search resumes from its journal.
-        None: nothing is written and nothing resumed.
+        None: nothing is written and nothing resumed. Locked for the whole
+        search: one search at a time per directory.
     backend : str
         Kernels of every trial (``"cpu"``, ``"numpy"``, ``"cuda"``, ``"auto"``).
     dtype : float32 or float64
@@ -87,35 +97,44 @@ def search(data, space, *, method=SEARCH["method"], n_trials=None, seed=SEARCH["
     Raises
     ------
     SearchIncomplete
-        A worker process died (joblib) or Dask gave up on a trial; the journal
+        A worker process died (joblib), no Dask worker was left for
+        ``worker_timeout`` seconds, or Dask workers kept dying; the journal
         keeps every finished trial: run the same search again to finish it.
+    mlp.search.DirectoryLocked
+        Another search holds ``out_dir`` (the message names it).
+    OSError
+        ``out_dir``, its journal or one of its result files cannot be
+        written (found before any trial runs), or the Dask ``scheduler``
+        cannot be reached.
     ValueError, TypeError
         A bad space or argument, named in the message.
     ImportError
         ``n_jobs > 1`` without joblib, or a Dask cluster without dask.distributed.
     """
     started = time.perf_counter()
-    method, seed, dtype, backend = _checked_arguments(method, seed, n_jobs, client, scheduler,
-                                                      threads_per_trial, callback, dtype, backend)
+    method, seed, dtype, backend = _checked_arguments(method, seed, n_jobs, client, scheduler, threads_per_trial,
+                                                      callback, dtype, backend, worker_timeout)
     plan = _plan(data, space, method, n_trials, seed, validation_fraction, dtype, backend)
     out_dir = None if out_dir is None else Path(out_dir)
-    results = _resumed(plan, out_dir)
-    n_resumed = len(results)
-    if callback is not None:  # a resumed trial is done: progress counts it first
-        for i, key in enumerate(plan.keys):
-            if key in results:
-                callback(trial_row(i, key, results[key]))
-    todo = [(key, plan.params_of[key]) for key in dict.fromkeys(plan.keys) if key not in results]
-    _run_and_journal(plan, todo, results, out_dir, callback, n_jobs=n_jobs, client=client,
-                     scheduler=scheduler, threads_per_trial=threads_per_trial)
+    with contextlib.ExitStack() as stack:
+        journal = None if out_dir is None else stack.enter_context(_claimed(out_dir, plot))
+        results = _resumed(plan, journal)
+        n_resumed = len(results)
+        if callback is not None:  # a resumed trial is done: progress counts it first
+            for i, key in enumerate(plan.keys):
+                if key in results:
+                    callback(trial_row(i, key, results[key]))
+        todo = [(key, plan.params_of[key]) for key in dict.fromkeys(plan.keys) if key not in results]
+        _run_and_journal(plan, todo, results, journal, callback, n_jobs=n_jobs, client=client,
+                         scheduler=scheduler, threads_per_trial=threads_per_trial, worker_timeout=worker_timeout)
 
-    rows = [trial_row(i, key, results[key]) for i, key in enumerate(plan.keys)]
-    best_row = min(rows, key=rank_key)
-    if out_dir is not None:  # before the refit: an interrupted refit leaves every trial's files whole
-        _write_trials(out_dir, plan, rows, best_row, plot)
-    net, best = _refit_best(plan, best_row)
-    if out_dir is not None:
-        _write_best(out_dir, plan, best, net)
+        rows = [trial_row(i, key, results[key]) for i, key in enumerate(plan.keys)]
+        best_row = min(rows, key=rank_key)
+        if out_dir is not None:  # before the refit: an interrupted refit leaves every trial's files whole
+            _write_trials(out_dir, plan, rows, best_row, plot)
+        net, best = _refit_best(plan, best_row)
+        if out_dir is not None:
+            _write_best(out_dir, plan, best, net)
     return SearchResult(trials=rows, best=best_row, best_params=best["params"],
                         test_accuracy=best["test_accuracy"], refit_val_accuracy=best["refit_val_accuracy"],
                         best_model=net, n_trained=len(todo), n_resumed=n_resumed,
@@ -137,7 +156,8 @@ class _Plan:
     settings: dict        # what a worker needs to build the network
 
 
-def _checked_arguments(method, seed, n_jobs, client, scheduler, threads_per_trial, callback, dtype, backend):
+def _checked_arguments(method, seed, n_jobs, client, scheduler, threads_per_trial, callback, dtype, backend,
+                       worker_timeout):
     """(method, seed, dtype, backend name) in canonical form, once every argument is checked."""
     method = checks.check_choice("method", method, METHODS)
     seed = checks.check_seed("seed", seed)
@@ -149,6 +169,7 @@ def _checked_arguments(method, seed, n_jobs, client, scheduler, threads_per_tria
     if threads_per_trial is not None:
         checks.check_int("threads_per_trial", threads_per_trial, minimum=1)
     checks.check_callable("callback", callback)
+    checks.check_real("worker_timeout", worker_timeout, low=0, low_open=True)
     dtype = checks.check_dtype(dtype)
     backend = kernels.resolve_backend_name(backend)
     kernels.get_backend(backend)
@@ -172,16 +193,31 @@ def _plan(data, space, method, n_trials, seed, validation_fraction, dtype, backe
                  keys=keys, params_of=dict(zip(keys, params)), data=data, context=context, settings=settings)
 
 
-def _resumed(plan, out_dir):
-    """{key: record} of the plan's trials that the journal in ``out_dir`` holds (created when missing)."""
-    if out_dir is None:
-        return {}
+@contextlib.contextmanager
+def _claimed(out_dir, plot):
+    """The opened journal of ``out_dir``, with the directory locked and its result files found writable."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    journalled = read_journal(out_dir / JOURNAL_NAME)
-    return {k: dict(journalled[k], resumed=True) for k in plan.keys if k in journalled}
+    with locked_directory(out_dir):
+        # Found now, not after the last trial: a result file that cannot be written (a directory of that name,
+        # a read-only file system) would only be found when the search is over.
+        for name in ("trials.csv", "trials.json", "best_model.npz", "best.json") + (("search.png",) if plot else ()):
+            check_writable(out_dir / name, "the search's output")
+        with Journal(out_dir / JOURNAL_NAME) as journal:
+            yield journal
 
 
-def _run_and_journal(plan, todo, results, out_dir, callback, **where):
+def _resumed(plan, journal):
+    """{key: record} of the plan's trials that the ``journal`` holds (none without one).
+
+    A record keeps the plan's own parameters: its key is their hash.
+    """
+    if journal is None:
+        return {}
+    return {k: dict(journal.records[k], params=plan.params_of[k], resumed=True)
+            for k in plan.keys if k in journal.records}
+
+
+def _run_and_journal(plan, todo, results, journal, callback, **where):
     """Run the ``todo`` trials (``where``: see ``finished_trials``), journalling each result as it arrives.
 
     ``results`` (key -> record) gains each finished trial. A dead worker ends
@@ -189,10 +225,8 @@ def _run_and_journal(plan, todo, results, out_dir, callback, **where):
     done so far.
     """
     index_of = {key: i for i, key in enumerate(plan.keys)}
-    with contextlib.ExitStack() as stack:
-        journal = stack.enter_context(Journal(out_dir / JOURNAL_NAME)) if out_dir is not None else None
-        stream = stack.enter_context(finished_trials(todo, plan.data.split, plan.settings, **where))
-        try:
+    try:
+        with finished_trials(todo, plan.data.split, plan.settings, **where) as stream:
             for key, result in stream:
                 record = {"format": JOURNAL_FORMAT, "key": key, "params": plan.params_of[key],
                           "context": plan.context, **result,
@@ -202,14 +236,14 @@ def _run_and_journal(plan, todo, results, out_dir, callback, **where):
                 results[key] = dict(record, resumed=False)
                 if callback is not None:
                     callback(trial_row(index_of[key], key, results[key]))
-        except WorkerDied as exc:
-            rows = [trial_row(i, k, results[k]) for i, k in enumerate(plan.keys) if k in results]
-            if out_dir is not None and rows:
-                write_tables(out_dir, rows, list(plan.space))
-            kept = f"journalled in {out_dir / JOURNAL_NAME}" if out_dir is not None else "lost (no out_dir)"
-            raise SearchIncomplete(
-                f"{exc}: {len(rows)} of {len(plan.keys)} trials finished and {kept}; run the same search "
-                "again to run the remaining ones", len(rows), len(plan.keys)) from exc
+    except WorkerDied as exc:
+        rows = [trial_row(i, k, results[k]) for i, k in enumerate(plan.keys) if k in results]
+        if journal is not None and rows:
+            write_tables(journal.path.parent, rows, list(plan.space))
+        kept = f"journalled in {journal.path}" if journal is not None else "lost (no out_dir)"
+        raise SearchIncomplete(
+            f"{exc}: {len(rows)} of {len(plan.keys)} trials finished and {kept}; run the same search "
+            "again to run the remaining ones", len(rows), len(plan.keys)) from exc
 
 
 def _refit_best(plan, best_row):
