@@ -112,7 +112,8 @@ def test_dask_search_survives_losing_the_worker_that_holds_the_data(digits, tmp_
 
 def test_cli_search_with_no_dask_worker_left_says_so_and_resumes(tmp_path, scheduler, capsys):
     out = tmp_path / "out"
-    argv = ["search", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--l2", "0,1e-3",
+    # Trials of a few tenths of a second: the others are still to run when the first is journalled.
+    argv = ["search", "--dataset", "digits", "--hidden", "64", "--epochs", "20", "--l2", "0,1e-3",
             "--keep-prob-hidden", "0.5,1", "--out", str(out), "--quiet"]
     with dask_workers(scheduler, tmp_path) as start:
         only = start()
@@ -169,7 +170,7 @@ def trial_workers(out_dir):
 
 def test_a_killed_search_leaves_no_worker_and_no_lock_and_a_running_one_refuses_a_second(digits, tmp_path, capsys):
     # Two joblib workers, sixteen trials of a few tenths of a second each: running when the search is killed.
-    argv = ["search", "--dataset", "digits", "--hidden", "64", "--epochs", "30", "--l2", "0,1e-5,1e-4,1e-3",
+    argv = ["search", "--dataset", "digits", "--hidden", "64", "--epochs", "40", "--l2", "0,1e-5,1e-4,1e-3",
             "--keep-prob-hidden", "0.5,1", "--lr", "0.05,0.1", "--jobs", "2", "--threads-per-trial", "1",
             "--out", str(tmp_path), "--quiet"]
     search = subprocess.Popen([sys.executable, "-m", "mlp", *argv], stdout=subprocess.DEVNULL,
@@ -183,7 +184,7 @@ def test_a_killed_search_leaves_no_worker_and_no_lock_and_a_running_one_refuses_
         with pytest.raises(S.DirectoryLocked, match=f"in use by another search \\(pid {search.pid} on ") as info:
             S.search(digits, TINY, out_dir=tmp_path, callback=ran.append)
         assert ran == [] and info.value.holder["pid"] == search.pid
-        assert "search --dataset digits --hidden 64 --epochs 30" in info.value.holder["command"]
+        assert "search --dataset digits --hidden 64 --epochs 40" in info.value.holder["command"]
         assert main(["search", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path),
                      "--quiet"]) == 2
         err = capsys.readouterr().err
