@@ -132,6 +132,8 @@ SEARCH = MappingProxyType({
     "n_jobs": 1,
     "backend": "cpu",
     "dtype": np.float32,
+    # seconds a Dask search waits for a worker when it has none, before it stops
+    "worker_timeout": 60.0,
 })
 
 #: ``mlp.MLPClassifier`` / ``mlp.MLPRegressor``'s constructor defaults: scikit-learn's (1.9), then the

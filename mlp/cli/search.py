@@ -20,7 +20,6 @@ import warnings
 from ..defaults import SEARCH
 from ..progress import progress_bar
 from ..search import JOURNAL_NAME, METHODS, DirectoryLocked, LogUniform, SearchIncomplete, Uniform, search
-from ..search.runners import WORKER_TIMEOUT
 from ..search.space import check_space, configurations
 from . import grammar, options
 from .options import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, recipe_default, say
@@ -66,7 +65,7 @@ def add_search_arguments(parser):
                      help="worker processes on this machine (default: %(default)s)")
     how.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                      help="run the trials on this Dask scheduler's cluster instead")
-    how.add_argument("--worker-timeout", type=options.real(0, low_open=True), default=WORKER_TIMEOUT,
+    how.add_argument("--worker-timeout", type=options.real(0, low_open=True), default=SEARCH["worker_timeout"],
                      metavar="S", help="with --scheduler: seconds to wait for a worker whenever the cluster has "
                                        "none, before stopping (rerun to resume) (default: %(default)g)")
     how.add_argument("--threads-per-trial", type=options.positive_int, default=None, metavar="N",

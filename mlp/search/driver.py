@@ -29,7 +29,7 @@ from .data import search_data
 from .journal import JOURNAL_FORMAT, JOURNAL_NAME, Journal
 from .lock import locked_directory
 from .results import SearchResult, plot_trials, rank_key, trial_row, write_tables
-from .runners import WORKER_TIMEOUT, SearchIncomplete, WorkerDied, finished_trials
+from .runners import SearchIncomplete, WorkerDied, finished_trials
 from .space import METHODS, check_space, configurations, jsonable_space, trial_key
 from .trials import accuracy_and_loss, network_and_config, train_trial
 
@@ -37,7 +37,7 @@ from .trials import accuracy_and_loss, network_and_config, train_trial
 def search(data, space, *, method=SEARCH["method"], n_trials=None, seed=SEARCH["seed"],
            validation_fraction=SEARCH["validation_fraction"], n_jobs=SEARCH["n_jobs"], client=None,
            scheduler=None, threads_per_trial=None, out_dir=None, backend=SEARCH["backend"],
-           dtype=SEARCH["dtype"], plot=True, callback=None, worker_timeout=WORKER_TIMEOUT):
+           dtype=SEARCH["dtype"], plot=True, callback=None, worker_timeout=SEARCH["worker_timeout"]):
     """Search hyper-parameters on a validation split; evaluate only the best on the test set.
 
     Parameters

@@ -28,13 +28,12 @@ import itertools
 import os
 import time
 
+from ..defaults import SEARCH
 from ..threads import usable_cores
 from .trials import keyed_trial, run_trial
 
 #: How to install what parallel and distributed searches need.
 PARALLEL_EXTRA_HINT = "pip install 'numba-mlp[dask]'"
-#: Seconds a Dask search waits for a worker when it has none, before it stops (``search(worker_timeout=)``).
-WORKER_TIMEOUT = 60.0
 #: Dask rounds in a row that may end in lost workers without any trial finishing.
 MAX_FRUITLESS_ROUNDS = 3
 
@@ -60,7 +59,7 @@ class WorkerDied(Exception):
 
 @contextlib.contextmanager
 def finished_trials(todo, split, settings, *, n_jobs=1, client=None, scheduler=None, threads_per_trial=None,
-                    worker_timeout=WORKER_TIMEOUT):
+                    worker_timeout=SEARCH["worker_timeout"]):
     """Run the ``todo`` list of ``(key, params)``; yields an iterator of ``(key, result)``.
 
     On a Dask ``client``, or on the cluster at the ``scheduler`` address
