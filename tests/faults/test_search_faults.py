@@ -54,10 +54,14 @@ def wait_until(condition, timeout, what):
 @pytest.fixture(scope="module")
 def scheduler():
     """A scheduler in this process, without workers: each test starts its own ``dask worker`` processes."""
+    import dask
     import dask.distributed as distributed
 
-    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    # A round that scatters while the scheduler still lists a killed worker retries connecting to it until
+    # this timeout (30 s by default): the search goes on after it, the tests need not wait that long.
+    with dask.config.set({"distributed.comm.timeouts.connect": "3s"}), \
+            distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1",
+                                     dashboard_address=None) as cluster:
         yield cluster.scheduler_address
 
 
