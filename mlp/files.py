@@ -344,3 +344,22 @@ def _nan_to_none(obj):
 def write_json(path, obj, indent=2):
     """Write ``obj`` as indented JSON to ``path``, atomically; NaN and inf become null, NumPy scalars numbers."""
     write_text(path, json.dumps(_nan_to_none(obj), indent=indent, default=_json_default, allow_nan=False) + "\n")
+
+
+# Bytes read per call when an array is filled from a file: big reads, but a bounded piece of a stream at a time.
+READ_CHUNK_BYTES = 2**20
+
+
+def read_into(f, array):
+    """Fill the contiguous ``array`` with the next bytes of the binary file ``f``, piece by piece.
+
+    Returns the number of bytes read: ``array.nbytes``, or fewer when ``f`` ended first (the caller
+    says what that means). Nothing larger than the array is ever allocated, whatever ``f`` holds.
+    """
+    view, done = memoryview(array.reshape(-1).view(np.uint8)), 0
+    while done < array.nbytes:
+        got = f.readinto(view[done:done + READ_CHUNK_BYTES])
+        if not got:
+            break
+        done += got
+    return done

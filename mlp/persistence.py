@@ -45,7 +45,7 @@ import numpy as np
 
 from . import checks
 from ._version import __version__
-from .files import atomic_write, open_regular
+from .files import atomic_write, open_regular, read_into
 from kernels.codes import ACTIVATIONS, OUTPUTS
 
 FORMAT_NAME = "numba-mlp-model"
@@ -59,8 +59,6 @@ MAX_JSON_BYTES = 2**26
 MAX_ARRAY_BYTES = 2**32
 # The longest .npy header read (NumPy's own limit); a header is a short Python dict literal.
 MAX_HEADER_BYTES = 10000
-# Array data are read in pieces of this size: a zip member hands them over through a copy.
-CHUNK_BYTES = 2**24
 # What zipfile and zlib raise on a damaged archive (EOFError for a cut member, ValueError for a bad offset,
 # NotImplementedError for a compression method zipfile lacks).
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError)
@@ -239,12 +237,9 @@ def read_array(f, size, shape=None, dtype=None, max_bytes=MAX_ARRAY_BYTES):
         raise ValueError(f"declares shape {found} of {found_dtype} ({nbytes} bytes) but holds {size - header}: "
                          "the file is truncated or corrupted")
     array = np.empty(math.prod(found), dtype=found_dtype)
-    view, done = memoryview(array.view(np.uint8)), 0
-    while done < nbytes:
-        got = f.readinto(view[done:done + CHUNK_BYTES])
-        if not got:
-            raise ValueError(f"ends after {done} of its {nbytes} bytes: the file is truncated or corrupted")
-        done += got
+    done = read_into(f, array)
+    if done < nbytes:
+        raise ValueError(f"ends after {done} of its {nbytes} bytes: the file is truncated or corrupted")
     return array.reshape(found[::-1]).T if fortran_order else array.reshape(found)
 
 

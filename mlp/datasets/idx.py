@@ -17,7 +17,7 @@ import zlib
 import numpy as np
 
 from ..checks import check_path
-from ..files import open_regular
+from ..files import open_regular, read_into
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -33,8 +33,8 @@ IDX_TYPES = {
 
 #: The most data bytes an IDX header may declare: 4 GiB, some 90 times MNIST's training images (47 MB).
 MAX_IDX_BYTES = 2**32
-# Data are read, and a gzip stream decompressed, in pieces of this size; trailing bytes are counted up to it.
-CHUNK_BYTES = 2**20
+# Bytes after the declared data that are read (so decompressed, at most) to tell how much trails them.
+TRAILING_BYTES_READ = 2**20
 
 
 def _read_up_to(f, n):
@@ -90,17 +90,14 @@ def _read_stream(f, path, size):
     dims, dtype, header = _header(f, path)
     _check_size(path, dims, dtype, header, size)
     array = np.empty(dims, dtype=dtype)
-    view, nbytes, done = memoryview(array.reshape(-1).view(np.uint8)), array.nbytes, 0
-    while done < nbytes:
-        got = f.readinto(view[done:done + CHUNK_BYTES])
-        if not got:
-            raise ValueError(f"{path}: truncated: shape {dims} of {dtype.name} needs {header + nbytes} bytes, "
-                             f"the decompressed data have {header + done}")
-        done += got
+    nbytes, done = array.nbytes, read_into(f, array)
+    if done < nbytes:
+        raise ValueError(f"{path}: truncated: shape {dims} of {dtype.name} needs {header + nbytes} bytes, "
+                         f"the decompressed data have {header + done}")
     if size is None:
-        trailing = len(_read_up_to(f, CHUNK_BYTES))
+        trailing = len(_read_up_to(f, TRAILING_BYTES_READ))
         if trailing:
-            count = f"{trailing}" if trailing < CHUNK_BYTES else f"at least {trailing}"
+            count = f"{trailing}" if trailing < TRAILING_BYTES_READ else f"at least {trailing}"
             raise ValueError(f"{path}: {count} bytes of trailing garbage after the data of shape {dims} "
                              f"({header + nbytes} bytes expected)")
     if not dtype.isnative:
