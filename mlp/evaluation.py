@@ -54,3 +54,31 @@ def outputs_in_chunks(net, X, masks_for_chunk=None, chunk=EVAL_CHUNK):
                 activation=activation_code(net.activation))
         out[start:stop] = output_activations(K, net.output, ws)
     return out
+
+
+def mc_dropout_average(net, X, keep, n_samples, seed):
+    """The mean softmax output (n, n_classes) of ``n_samples`` reduced networks (``MLP.mc_dropout_proba``).
+
+    X checked (n, n_features); keep: one checked keep probability per non-output layer.
+    Network k removes unit j of layer i where stream ``k * n_layers + i`` of
+    ``K.dropout_mask(seed, ...)`` is 0: one mask vector per layer, for every row.
+    """
+    K = net.kernels
+    total = None
+    for k in range(n_samples):
+        vectors = []
+        for i, p in enumerate(keep):
+            if p < 1:
+                m = K.empty((net.layer_sizes[i],), net.dtype)
+                K.dropout_mask(seed, k * net.n_layers + i, p, m)
+                vectors.append(K.to_host(m))
+            else:
+                vectors.append(None)
+
+        def masks_for_chunk(rows, vectors=vectors):
+            return [None if m is None else K.to_device(np.ascontiguousarray(np.broadcast_to(m, (rows, m.size))))
+                    for m in vectors]
+
+        probs = outputs_in_chunks(net, X, masks_for_chunk).astype(np.float64)
+        total = probs if total is None else total + probs
+    return (total / n_samples).astype(net.dtype)

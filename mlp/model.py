@@ -16,10 +16,10 @@ from kernels.codes import ACTIVATIONS, OUTPUTS, activation_code
 from . import checks, persistence, trainer
 from .config import TrainConfig
 from .defaults import NETWORK, THREADS, TRAINING
-from .evaluation import evaluate, outputs_in_chunks
+from .evaluation import evaluate, mc_dropout_average, outputs_in_chunks
 from .init import INITS, init_parameters
 from .progress import epoch_progress
-from .propagation import Workspace, backward, forward, output_activations, output_loss, weight_rows
+from .propagation import Workspace, backward, forward, forward_pass, output_activations, output_loss, weight_rows
 
 
 class MLP:
@@ -218,6 +218,16 @@ class MLP:
         ws, _, _, _ = self._run_forward(X, masks)
         out = output_activations(self.kernels, self.output, ws)
         return out[0] if one else out
+
+    def forward_pass(self, X, *, masks=None):
+        """Forward propagation keeping all it computes: ``ForwardPass(z, h, y_hat)`` of host arrays.
+
+        z[l] = h[l-1] W[l]^T + b[l] (with h[-1] read as X; z[-1] are the logits) and
+        h[l] = f(z[l]) times masks[l+1]: the lecture's z(l+1), h(l+1). y_hat is what
+        ``forward`` returns. X (n, n_features) and ``masks`` as in ``forward``.
+        """
+        ws, _, _, _ = self._run_forward(X, masks)
+        return forward_pass(self.kernels, self.output, ws)
 
     def predict(self, X):
         """Class indices (n,) for softmax, 0/1 indicators (n, n_outputs) for logistic, else the outputs.
@@ -442,25 +452,7 @@ class MLP:
         n_samples = checks.check_int("n_samples", n_samples, minimum=1)
         seed = checks.check_seed("seed", seed)
         X = checks.check_X(X, self.n_features, self.dtype)
-        K = self.kernels
-        total = None
-        for k in range(n_samples):
-            vectors = []
-            for i, p in enumerate(keep):
-                if p < 1:
-                    m = K.empty((self.layer_sizes[i],), self.dtype)
-                    K.dropout_mask(seed, k * self.n_layers + i, p, m)
-                    vectors.append(K.to_host(m))
-                else:
-                    vectors.append(None)
-
-            def masks_for_chunk(rows, vectors=vectors):
-                return [None if m is None else K.to_device(np.ascontiguousarray(np.broadcast_to(m, (rows, m.size))))
-                        for m in vectors]
-
-            probs = outputs_in_chunks(self, X, masks_for_chunk).astype(np.float64)
-            total = probs if total is None else total + probs
-        return (total / n_samples).astype(self.dtype)
+        return mc_dropout_average(self, X, keep, n_samples, seed)
 
 
 def load_model(path, backend="auto"):

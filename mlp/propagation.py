@@ -16,6 +16,8 @@ f is the hidden activation, given by its code (``kernels.codes.ACTIVATIONS``; th
 lecture's is relu). ``masks`` is None or one entry per non-output layer (input
 first); an entry may be None for a layer without dropout.
 """
+from typing import NamedTuple
+
 import numpy as np
 from scipy.special import expit, xlogy
 
@@ -158,6 +160,24 @@ def output_activations(K, output, ws):
     if output == "exp":
         return np.exp(logits)
     return logits.copy()
+
+
+class ForwardPass(NamedTuple):
+    """Everything a forward propagation produced, as host arrays: the lecture's z, h and y_hat.
+
+    z : list of L arrays (n, layer_sizes[l+1]): z[0] is the lecture's z(1), z[-1] the logits
+    h : list of L-1 arrays: h[l] = f(z[l]) times the mask of layer l+1 (if any), the lecture's h(l+1)
+    y_hat : array (n, n_outputs): the output activations, as ``output_activations`` gives them
+    """
+    z: list
+    h: list
+    y_hat: np.ndarray
+
+
+def forward_pass(K, output, ws):
+    """The ``ForwardPass`` of the forward propagation ``forward`` has just run on ``ws`` (copies)."""
+    return ForwardPass(z=[K.to_host(Z).copy() for Z in ws.Z], h=[K.to_host(A).copy() for A in ws.A[1:]],
+                       y_hat=output_activations(K, output, ws))
 
 
 def backward(K, weights, inputs, ws, masks=None, *, activation):

@@ -262,3 +262,34 @@ def test_fit_verbose_shows_the_progress_bar_and_still_calls_the_callback(capsys)
     assert seen == [0, 1] and len(history) == 2
     net.fit(data.X_train, data.y_train, epochs=1, threads=1)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-masks", "masks"])
+def test_forward_pass_keeps_the_lectures_z_h_and_y_hat(masked, dtype, backend):
+    # two hidden layers of awkward widths: z(1), h(1), z(2), h(2), logits, y_hat written out in NumPy
+    net = random_net([7, 5, 4, 3], "softmax", backend, dtype=dtype, seed=4, activation="tanh")
+    X, _ = random_batch(net, 9, seed=5)
+    masks = random_masks(net, 9, seed=6) if masked else [None, None, None]
+    W, b = net.get_parameters()
+    h, zs, hs = X * (1 if masks[0] is None else masks[0]), [], []
+    for l in range(3):
+        z = h @ W[l].T + b[l]
+        zs.append(z)
+        if l < 2:
+            h = np.tanh(z) * (1 if masks[l + 1] is None else masks[l + 1])
+            hs.append(h)
+    e = np.exp(zs[-1] - zs[-1].max(axis=1, keepdims=True))
+    y_hat = e / e.sum(axis=1, keepdims=True)
+    passed = net.forward_pass(X.astype(dtype), masks=masks if masked else None)
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    assert [z.shape for z in passed.z] == [(9, 5), (9, 4), (9, 3)] and [a.shape for a in passed.h] == [(9, 5), (9, 4)]
+    for got, ref in zip(passed.z + passed.h + [passed.y_hat], zs + hs + [y_hat]):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol)
+    np.testing.assert_array_equal(passed.y_hat, net.forward(X.astype(dtype), masks=masks if masked else None))
+    # copies, not the buffers of the pass: a second pass leaves the first intact
+    before = passed.z[0].copy()
+    net.forward_pass(2 * X.astype(dtype))
+    np.testing.assert_array_equal(passed.z[0], before)
