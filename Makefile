@@ -1,11 +1,12 @@
 # The README's two commands: `make train` (the main job) and `make test`.
 # Both create .venv and install what they need, so a fresh machine needs nothing else.
+# `make test` also executes the lecture notebook, docs/lecture.ipynb (nbmake): a cell that fails fails the run.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: train test bench clean fashion-mnist
+.PHONY: train test bench lecture clean fashion-mnist
 
 $(VENV)/.stamp-base:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,7 @@ $(VENV)/.stamp-train: setup.cfg pyproject.toml $(VENV)/.stamp-base
 	touch $@
 
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest -q -p no:cacheprovider tests benchmarks --benchmark-disable
+	$(PY) -m pytest -q -p no:cacheprovider tests benchmarks --benchmark-disable docs --nbmake
 
 # The full suite, timed (the `test` target runs it once as a smoke pass), then RESULTS.md
 # and results.png from its JSON. Autosaved runs under .benchmarks/ allow
@@ -55,3 +56,16 @@ train: $(VENV)/.stamp-train fashion-mnist
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+$(VENV)/.stamp-docs: setup.cfg pyproject.toml $(VENV)/.stamp-base
+	$(PIP) -e ".[docs]"
+	touch $@
+
+# The lecture notebook: docs/lecture.py (the source) synced into docs/lecture.ipynb, executed in
+# place (the committed notebook keeps its figures), rendered to docs/lecture.html, and the
+# figures of its cells tagged figure:NAME written to docs/figures/ for the README.
+lecture: $(VENV)/.stamp-docs
+	$(VENV)/bin/jupytext --sync docs/lecture.py
+	$(VENV)/bin/jupyter nbconvert --log-level WARN --to notebook --execute --inplace docs/lecture.ipynb
+	$(VENV)/bin/jupyter nbconvert --log-level WARN --to html docs/lecture.ipynb
+	$(PY) docs/export_figures.py docs/lecture.ipynb docs/figures
