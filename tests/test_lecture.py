@@ -29,7 +29,7 @@ def lecture_dropout_net(backend):
 def test_dropout_example_reduced_network(backend):
     net = lecture_dropout_net(backend)
     x = np.array([[0.0, 1.0, 2.0]])
-    # dropping the first input and the middle hidden neuron
+    # dropping the middle input and the middle hidden neuron (the lecture circles the rows and columns kept)
     np.testing.assert_array_equal(net.forward(x, masks=[[1, 0, 1], [1, 0, 1]]), [[60, 132]])
     np.testing.assert_array_equal(net.forward(x), [[120, 273]])
 
