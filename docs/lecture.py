@@ -30,7 +30,12 @@
 # the same product reads `Z = X @ W.T + b` in code.
 
 # %%
+import json
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -54,7 +59,9 @@ print(X.shape, y.shape, "classes:", np.bincount(y))
 # From **x**, **W**⁽¹⁾ and **b**⁽¹⁾ we compute **z**⁽¹⁾; from **z**⁽¹⁾ and relu, **h**⁽¹⁾;
 # from **h**⁽¹⁾, **W**⁽²⁾ and **b**⁽²⁾, **ŷ**. Forward propagation "produces all the
 # intermediary (**h**, **z**) and final (**ŷ**) network outputs": `net.forward_pass`
-# keeps them. Below, the lecture's three lines beside the library's.
+# keeps them. Below, the lecture's three lines beside the library's. Sections 1 to 6 use
+# the `cpu` backend, whose parameters `net.weights[l]`, `net.biases[l]` are NumPy arrays
+# that can be read and written in place (on `cuda` they live on the GPU).
 
 # %%
 def relu(z):
@@ -66,7 +73,7 @@ def softmax(z):
     return e / e.sum()
 
 
-net = mlp.MLP([64, 16, 10], seed=0, dtype=np.float64)   # weights ~ N(0, 1/cols(W)), biases 0
+net = mlp.MLP([64, 16, 10], seed=0, dtype=np.float64, backend="cpu")   # weights ~ N(0, 1/cols(W)), biases 0
 net.biases[0][...] = np.random.default_rng(1).normal(0, 0.1, 16)  # nonzero, so every term shows
 W1, b1, W2, b2 = net.weights[0], net.biases[0], net.weights[1], net.biases[1]
 
@@ -137,7 +144,8 @@ for name, P in parameters.items():
     candidates = np.argwhere(lecture[name] != 0)
     for index in map(tuple, candidates[rng.choice(len(candidates), 2, replace=False)]):
         numeric = finite_difference(P, index)
-        print(f"{name + str([int(i) for i in index]):>12} {lecture[name][index]:12.8f} {library[name][index]:12.8f} {numeric:12.8f}")
+        entry = name + str([int(i) for i in index])
+        print(f"{entry:>12} {lecture[name][index]:12.8f} {library[name][index]:12.8f} {numeric:12.8f}")
         assert abs(numeric - lecture[name][index]) < 1e-8   # central differences: error ~ eps^2 + rounding/eps
     assert np.allclose(library[name], lecture[name], rtol=1e-12, atol=1e-15), name
 print("every entry of every gradient: the lecture's formulas equal the library's to 1e-12")
@@ -168,14 +176,15 @@ def sgd_steps(net, X, y, steps, learning_rate=1.0):
         yield step, grads
 
 
-zero = mlp.MLP([64, 16, 10], init="zeros", dtype=np.float64)
+zero = mlp.MLP([64, 16, 10], init="zeros", dtype=np.float64, backend="cpu")
 path = np.array([softmax(zero.biases[1].copy()) for _ in sgd_steps(zero, X_lop, y_lop, 200)])
 
 fig, ax = plt.subplots(figsize=(8, 3.2))
 for k in range(10):
     line, = ax.plot(path[:, k], label=str(k))
     ax.axhline(frequencies[k], color=line.get_color(), ls=":", lw=1)
-ax.set(xlabel="SGD step", ylabel="softmax(b(2))", title="All-zero init: only b(2) moves, towards the label frequencies (dotted)")
+ax.set(xlabel="SGD step", ylabel="softmax(b(2))",
+       title="All-zero init: only b(2) moves, towards the label frequencies (dotted)")
 ax.legend(title="class", ncol=2, fontsize=8, loc="center right")
 plt.show()
 
@@ -196,7 +205,7 @@ print("W(1), b(1), W(2) are still exactly 0; softmax(b(2)) =", softmax(zero.bias
 # %%
 def network(zeroed, seed=3):
     """The lecture's network with the named parameters set to 0 (the others: W ~ N(0, 1/cols), b ~ N(0, 0.1))."""
-    net = mlp.MLP([64, 16, 10], seed=seed, dtype=np.float64)
+    net = mlp.MLP([64, 16, 10], seed=seed, dtype=np.float64, backend="cpu")
     for b in net.biases:
         b[...] = np.random.default_rng(seed).normal(0, 0.1, b.shape)
     for name in zeroed:
@@ -237,12 +246,13 @@ assert accuracy["exercise 2"][-1] > 0.9 and accuracy["lecture init"][-1] > 0.9
 #
 # *"For weight matrix **W**⁽ʲ⁾, sample each component from a 0-mean probability
 # distribution with standard deviation of 1/√cols(**W**⁽ʲ⁾)"*: each unit of **z** then sums
-# cols(**W**) terms and keeps about the size of its inputs, layer after layer. Scale that
-# standard deviation by 0.3 and the activations shrink by 0.3 a layer, and the gradients with
-# them; by 3 and they grow by 3 a layer. Relu zeroes half of each layer, which halves its
-# second moment: the lecture's rule still loses a factor √2 a layer, which He's
-# initialisation (`init="he"`, std √2/√cols) gives back. Six hidden layers of 128, on 512
-# digits; the histograms are of every layer's activations **h** and weight gradients ∇**W**.
+# cols(**W**) terms and keeps about the size of its inputs, layer after layer. Relu zeroes
+# about half of each layer, which halves its second moment, so a standard deviation of
+# *s*/√cols(**W**) multiplies the spread of the activations by *s*/√2 a layer: *s* = 0.3
+# and they vanish, *s* = 3 and they explode, and the gradients with them. The lecture's
+# *s* = 1 still loses √2 a layer, which He's initialisation (`init="he"`, *s* = √2) gives
+# back. Six hidden layers of 128, on 512 digits; the histograms are of every layer's
+# activations **h** and weight gradients ∇**W**.
 
 # %% tags=["figure:initialisation"]
 depth_sizes = [64] + [128] * 6 + [10]
@@ -251,7 +261,7 @@ scales = {"0.3 / sqrt(cols)": 0.3, "1 / sqrt(cols) (lecture)": 1.0, "sqrt(2) / s
 spread = {}
 fig, axes = plt.subplots(2, len(scales), figsize=(15, 5.5))
 for column, (name, scale) in enumerate(scales.items()):
-    deep = mlp.MLP(depth_sizes, seed=4, dtype=np.float64)        # the lecture's init ...
+    deep = mlp.MLP(depth_sizes, seed=4, dtype=np.float64, backend="cpu")        # the lecture's init ...
     for W in deep.weights:
         W *= scale                                                # ... scaled
     passed = deep.forward_pass(X[:512])
@@ -303,7 +313,7 @@ penalties = {"none": {}, "L2  α = (1e-2, 1e-3)": dict(l2=[1e-2, 1e-3]),
              "L1+L2": dict(l2=[1e-2, 1e-3], l1=[1e-3, 1e-4])}
 regularised = {}
 for name, penalty in penalties.items():
-    regularised[name] = mlp.MLP([64, 64, 10], seed=0, dtype=np.float64)
+    regularised[name] = mlp.MLP([64, 64, 10], seed=0, dtype=np.float64, backend="cpu")
     regularised[name].fit(X_tr, y_tr, **{**recipe, **penalty})
 
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.2), gridspec_kw={"width_ratios": [2, 2, 1]})
@@ -316,7 +326,8 @@ for name, net in regularised.items():
     axes[0].hist(W1r.ravel(), bins=bins, histtype="step", label=name, log=True)
     axes[1].hist(W2r.ravel(), bins=bins[::3], histtype="step", label=name, log=True)
     _, val_accuracy = net.evaluate(X_val, y_val)
-    print(f"{name:>22} {np.abs(W1r).mean():9.4f} {int((W1r == 0).sum()):>8} {int((W2r == 0).sum()):>8} {val_accuracy:13.4f}")
+    print(f"{name:>22} {np.abs(W1r).mean():9.4f} {int((W1r == 0).sum()):>8} {int((W2r == 0).sum()):>8} "
+          f"{val_accuracy:13.4f}")
 axes[0].set(title="W(1) after 30 epochs (the spike at 0 is L1's exact zeros)", xlabel="weight")
 axes[1].set(title="W(2)", xlabel="weight")
 axes[0].legend(fontsize=8)
@@ -329,13 +340,14 @@ fig.tight_layout()
 plt.show()
 
 # L2 shrinks the weights, without zeroing any; L1 sets hundreds of weights to exactly 0
-assert np.abs(regularised["L2  α = (1e-2, 1e-3)"].weights[0]).mean() < 0.7 * np.abs(regularised["none"].weights[0]).mean()
+mean_size = {name: np.abs(net.weights[0]).mean() for name, net in regularised.items()}
+assert mean_size["L2  α = (1e-2, 1e-3)"] < 0.7 * mean_size["none"]
 assert zeros["none"] == zeros["L2  α = (1e-2, 1e-3)"] == 0
 assert zeros["L1  β = (1e-3, 1e-4)"] > 500 and zeros["L1+L2"] > zeros["L1  β = (1e-3, 1e-4)"]
 # A pixel blank in every training image gets no data gradient: only L1 moves its weights, by lr·β
 # towards 0 at each of the 960 steps (32 a epoch), and a weight that reaches 0 stops there.
 blank = ~X_tr.any(axis=0)
-W1_start = mlp.MLP([64, 64, 10], seed=0, dtype=np.float64).weights[0][:, blank]
+W1_start = mlp.MLP([64, 64, 10], seed=0, dtype=np.float64, backend="cpu").weights[0][:, blank]
 pull = 960 * recipe["learning_rate"] * 1e-3
 expected = np.sign(W1_start) * np.maximum(np.abs(W1_start) - pull, 0)
 assert blank.sum() >= 3 and np.allclose(W1_l1[:, blank], expected, rtol=0, atol=1e-12)
@@ -344,38 +356,37 @@ print(f"{int(blank.sum())} pixels are blank in every training image: L1 moved ea
       f"{pull:.3f} towards 0, and {int((W1_l1[:, blank] == 0).sum())} of {W1_start.size} stopped at exactly 0")
 
 # %% [markdown]
-# **Choosing α⁽¹⁾, α⁽²⁾ on the validation set.** `mlp search` (here its Python form,
-# `mlp.search.search`) splits the *training* images once into training and validation
-# parts, trains one network per pair (α⁽¹⁾, α⁽²⁾), ranks them by validation accuracy, and
-# evaluates only the best on the test set, once. The same search from the shell:
-# `mlp search --dataset digits --hidden 64 --epochs 20 --batch-size 32 --lr 0.05
-# --validation-fraction 0.25 --l2 0,0.001,0.01,0.03,0.1 0,0.01,0.1` (one comma list a
-# weight matrix).
+# **Choosing α⁽¹⁾, α⁽²⁾ on the validation set.** `mlp search` splits the *training* images
+# once into training and validation parts, trains one network per pair (α⁽¹⁾, α⁽²⁾), ranks
+# them by validation accuracy, and evaluates only the best on the test set, once. A comma
+# list is a search axis, one list per weight matrix; its Python form is
+# `mlp.search.search(digits, {"l2": [(a1, a2), ...], ...})`.
 
 # %%
-import tempfile
-
-from mlp.search import search
-
 alphas_1, alphas_2 = (0.0, 1e-3, 1e-2, 3e-2, 1e-1), (0.0, 1e-2, 1e-1)
 with tempfile.TemporaryDirectory() as out:
-    found = search(digits, {"hidden": [64], "epochs": 20, "batch_size": 32, "learning_rate": 0.05,
-                            "l2": [(a1, a2) for a1 in alphas_1 for a2 in alphas_2]},
-                   validation_fraction=0.25, seed=0, n_jobs=1, out_dir=out, plot=False)
-score = {tuple(t["l2"]): t["val_accuracy"] for t in found.trials}
+    command = ["mlp", "search", "--dataset", "digits", "--hidden", "64", "--epochs", "20", "--batch-size", "32",
+               "--lr", "0.05", "--validation-fraction", "0.25", "--l2", ",".join(map(str, alphas_1)),
+               ",".join(map(str, alphas_2)), "--out", out, "--quiet"]
+    print("$", " ".join(command[:-3]), "--out DIR --quiet")
+    printed = subprocess.run([sys.executable, "-m", "mlp", *command[1:]], capture_output=True, text=True, check=True)
+    print(printed.stdout)
+    trials = json.loads((Path(out) / "trials.json").read_text())
+    found = json.loads((Path(out) / "best.json").read_text())
+score = {tuple(t["l2"]): t["val_accuracy"] for t in trials}
 
 fig, ax = plt.subplots(figsize=(7, 3.2))
 positions = np.arange(len(alphas_1))
 for a2 in alphas_2:
     ax.plot(positions, [score[(a1, a2)] for a1 in alphas_1], marker="o", label=f"α(2) = {a2:g}")
-best = tuple(found.best_params["l2"])
+best = tuple(found["params"]["l2"])
 ax.plot(alphas_1.index(best[0]), score[best], "k*", ms=14, label="chosen")
 ax.set(xticks=positions, xticklabels=[f"{a:g}" for a in alphas_1], xlabel="α(1)", ylabel="validation accuracy",
        title="L2 per layer, chosen on the validation split")
 ax.legend(fontsize=8)
 plt.show()
 print(f"chosen on validation: α = {best}, validation accuracy {score[best]:.4f}; "
-      f"then the test set, once: {found.test_accuracy:.4f}")
+      f"then the test set, once: {found['test_accuracy']:.4f}")
 
 # the best pair is the one with the highest validation accuracy; too strong a penalty underfits
 assert score[best] == max(score.values())
@@ -389,13 +400,13 @@ assert score[(0.1, 0.1)] < score[best] - 0.05
 # forward-propagation on the reduced network."* The lecture's example, with
 # **b**⁽¹⁾ = **b**⁽²⁾ = 0 and **x** = [0, 1, 2]ᵀ: dropping the middle input and the middle
 # hidden neuron (the lecture circles the entries of **W**⁽¹⁾ that stay: rows and columns 1
-# and 3) gives **ŷ** = [60, 132]ᵀ, where the full network gives [120, 273]ᵀ. In the library a mask multiplies each layer's
-# activations: 0 removes a neuron (in training the kept ones are scaled by 1/p, "inverted
-# dropout", so that the full network needs no change at test time; this example uses the
-# masks as given, 0 or 1, as the lecture does).
+# and 3) gives **ŷ** = [60, 132]ᵀ, where the full network gives [120, 273]ᵀ. In the
+# library a mask multiplies each layer's activations: 0 removes a neuron (in training the
+# kept ones are scaled by 1/p, "inverted dropout", so that the full network needs no
+# change at test time; this example uses the masks as given, 0 or 1, as the lecture does).
 
 # %%
-lecture_net = mlp.MLP([3, 3, 2], output="identity", init="zeros", dtype=np.float64)
+lecture_net = mlp.MLP([3, 3, 2], output="identity", init="zeros", dtype=np.float64, backend="cpu")
 lecture_net.weights[0][...] = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
 lecture_net.weights[1][...] = [[1, 2, 3], [4, 5, 6]]
 x3 = np.array([[0.0, 1.0, 2.0]])
@@ -426,7 +437,7 @@ assert not dW1[1].any() and not dW1[:, 1].any() and not dW2[:, 1].any()   # the 
 
 # %%
 keep = [0.7, 0.5]
-stepped = mlp.MLP([64, 24, 10], seed=5, dtype=np.float64)
+stepped = mlp.MLP([64, 24, 10], seed=5, dtype=np.float64, backend="cpu")
 before = [W.copy() for W in stepped.weights]
 stepped.fit(X[:128], y[:128], **{**PLAIN_SGD, "epochs": 1, "batch_size": 128, "learning_rate": 0.5,
                                  "keep_prob": keep, "dropout_mode": "per_batch", "seed": 11})
@@ -455,7 +466,8 @@ plt.show()
 
 # Only the gathered rows and columns moved, and by exactly one SGD step of the full network under
 # the same masks: the reduced network's step is the masked network's step.
-_, masked_grads = mlp.MLP([64, 24, 10], seed=5, dtype=np.float64).loss_and_gradients(X[:128], y[:128], masks=masks)
+start = mlp.MLP([64, 24, 10], seed=5, dtype=np.float64, backend="cpu")   # the same initial network
+_, masked_grads = start.loss_and_gradients(X[:128], y[:128], masks=masks)
 for l in range(2):
     assert not (changed[l] & ~gathered[l]).any(), "a weight outside the reduced network moved"
     assert np.allclose(stepped.weights[l], before[l] - 0.5 * masked_grads[l][0], rtol=0, atol=1e-12)
@@ -473,7 +485,7 @@ print("moved:", [f"W({l + 1}) {int(changed[l].sum())} of {changed[l].size}" for 
 # (input) and 0.5 (hidden), scored on the validation split.
 
 # %% tags=["figure:dropout-ensemble"]
-ensemble = mlp.MLP([64, 128, 10], seed=0)
+ensemble = mlp.MLP([64, 128, 10], seed=0, backend="cpu")
 ensemble.fit(X_tr, y_tr, **{**recipe, "epochs": 40, "keep_prob": [0.8, 0.5], "learning_rate": 0.05})
 sizes = [1, 2, 4, 8, 16, 32, 64]
 mc_accuracy = [float((ensemble.mc_dropout_proba(X_val, [0.8, 0.5], n_samples=k, seed=1).argmax(axis=1)
@@ -499,8 +511,8 @@ assert abs(mc_accuracy[-1] - full_accuracy) < 0.02
 # %% [markdown]
 # ## 7. The same training on every backend: why the kernels exist
 #
-# Everything above ran on the `cpu` backend (Numba kernels, the default where there is no
-# GPU). The `numpy` backend is the reference, plain NumPy written to be read beside the
+# Everything above ran on the `cpu` backend (Numba kernels, what `backend="auto"` picks
+# where there is no GPU). The `numpy` backend is the reference, plain NumPy written to be read beside the
 # lecture: one Python step per minibatch. The `cpu` backend runs a whole epoch as one
 # compiled call; `cuda` runs it on a GPU where one is present. The same fit, float32,
 # 64-256-10, minibatches of 4, 3 epochs, on each backend: the same parameters to float32
