@@ -19,6 +19,7 @@ compile for a real GPU, nor whether float32 code slips into float64. One test
 therefore compiles every kernel for the real target (down to LLVM IR, which
 needs no GPU) in a subprocess and checks the dtypes of its typed IR.
 """
+import functools
 import inspect
 import json
 import os
@@ -488,12 +489,19 @@ COMPILE_CHECK = textwrap.dedent('''
 ''')
 
 
-def test_kernels_compile_for_a_real_gpu_without_float64_in_float32_code():
+@functools.lru_cache(maxsize=None)
+def compile_report():
+    """COMPILE_CHECK's report, from one subprocess per session: test_cuda_training's check of the
+    training kernels reads the same report (this script launches each of them with the same types)."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
     proc = subprocess.run([sys.executable, "-c", COMPILE_CHECK], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_kernels_compile_for_a_real_gpu_without_float64_in_float32_code():
+    report = compile_report()
     if "unavailable" in report:  # the internals it drives moved; benchmarks/gpu_check.sh still compiles
         pytest.skip(f"numba-cuda internals used by the compile check are missing: {report['unavailable']}")
     assert not report["problems"], "\n".join(report["problems"])
